@@ -1,0 +1,68 @@
+"""Builds the ASGI application: every protocol adapter mounted over one set of handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .api.asgi import TesseraApp
+from .api.compat import TolerantJSONCodec
+from .api.org_handlers import OrgHandlers
+from .api.rest import RestRouter, Route
+from .api.user_handlers import UserHandlers
+from .container import Container
+from .gen.zitadel.org.v2 import org_service_pb as org_pb
+from .gen.zitadel.org.v2.org_service_connect import OrganizationServiceASGIApplication
+from .gen.zitadel.user.v2 import user_service_pb as user_pb
+from .gen.zitadel.user.v2.user_service_connect import UserServiceASGIApplication
+
+
+def _user_routes(h: UserHandlers) -> list[Route]:
+    return [
+        Route("POST", "/v2/users/new", h.create_user, user_pb.CreateUserRequest),
+        Route("POST", "/v2/users/human", h.add_human_user, user_pb.AddHumanUserRequest),
+        Route("POST", "/v2/users/pats/search", h.list_personal_access_tokens,
+              user_pb.ListPersonalAccessTokensRequest),
+        Route("GET", "/v2/users/{user_id}", h.get_user_by_id, user_pb.GetUserByIDRequest, body=False),
+        Route("DELETE", "/v2/users/{user_id}", h.delete_user, user_pb.DeleteUserRequest, body=False),
+        Route("POST", "/v2/users", h.list_users, user_pb.ListUsersRequest),
+        Route("POST", "/v2/users/{user_id}/password", h.set_password, user_pb.SetPasswordRequest),
+        Route("POST", "/v2/users/{user_id}/lock", h.lock_user, user_pb.LockUserRequest),
+        Route("POST", "/v2/users/{user_id}/unlock", h.unlock_user, user_pb.UnlockUserRequest),
+        Route("POST", "/v2/users/{user_id}/deactivate", h.deactivate_user, user_pb.DeactivateUserRequest),
+        Route("POST", "/v2/users/{user_id}/reactivate", h.reactivate_user, user_pb.ReactivateUserRequest),
+        Route("POST", "/v2/users/{user_id}/totp", h.register_totp, user_pb.RegisterTOTPRequest),
+        Route("POST", "/v2/users/{user_id}/totp/verify", h.verify_totp_registration,
+              user_pb.VerifyTOTPRegistrationRequest),
+        Route("DELETE", "/v2/users/{user_id}/totp", h.remove_totp, user_pb.RemoveTOTPRequest, body=False),
+        Route("POST", "/v2/users/{user_id}/pats", h.add_personal_access_token,
+              user_pb.AddPersonalAccessTokenRequest),
+        Route("DELETE", "/v2/users/{user_id}/pats/{token_id}", h.remove_personal_access_token,
+              user_pb.RemovePersonalAccessTokenRequest, body=False),
+    ]
+
+
+def _org_routes(h: OrgHandlers) -> list[Route]:
+    return [
+        Route("POST", "/v2/organizations", h.add_organization, org_pb.AddOrganizationRequest, success_status=201),
+        Route("POST", "/v2/organizations/_search", h.list_organizations, org_pb.ListOrganizationsRequest),
+    ]
+
+
+def build_app(container: Container) -> TesseraApp:
+    settings = container.settings
+    codecs: list[Any] = [TolerantJSONCodec()]
+    from connectrpc.codec import proto_binary_codec
+
+    codecs.append(proto_binary_codec())
+
+    async def default_org_id() -> str:
+        return await container.default_org_id()
+
+    users = UserHandlers(container.users, container.authenticator, settings)
+    orgs = OrgHandlers(container.orgs, container.authenticator, settings, default_org_id)
+    connect_apps = [
+        UserServiceASGIApplication(users, read_max_bytes=settings.max_body_bytes, codecs=codecs),
+        OrganizationServiceASGIApplication(orgs, read_max_bytes=settings.max_body_bytes, codecs=codecs),
+    ]
+    rest = RestRouter(_user_routes(users) + _org_routes(orgs), settings.max_body_bytes)
+    return TesseraApp(connect_apps, rest, ready=container.db.ping, on_shutdown=container.close)

@@ -1,0 +1,363 @@
+"""The ``tessera`` command: serve, initialise, migrate, and manage users, orgs and tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from .bootstrap import BootstrapError, InitResult, ensure_instance
+from .clock import from_datetime, rfc3339
+from .config import ConfigError, Settings, load_settings
+from .container import Container
+from .errors import TesseraError
+from .users.model import User
+from .users.queries import Page, TextMethod, UserSort
+from .users.service import NewHuman, NewMachine, Profile
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Tessera: a self-hosted identity session server speaking ZITADEL's v2 APIs.",
+                  no_args_is_help=True, add_completion=False)
+users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
+pats_app = typer.Typer(help="Manage personal access tokens of machine users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(pats_app, name="pats")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory [env TESSERA_DATA_DIR; default ./.tessera]")]
+Database = Annotated[str | None, typer.Option("--database", help="postgresql+psycopg://… URL [env TESSERA_DATABASE_URL; default SQLite in the data dir]")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML settings file [env TESSERA_CONFIG]")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table")]
+
+
+def _settings(config: Path | None, **flags: Any) -> Settings:
+    if "data_dir" in flags and flags["data_dir"] is None:
+        flags.pop("data_dir")
+    database = flags.pop("database", None)
+    if database is not None:
+        flags["database_url"] = database
+    try:
+        return load_settings(flags, config_file=config)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _run(settings: Settings, work: Callable[[Container], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Open the database (migrating it first), run ``work``, close."""
+    container = Container(settings)
+    try:
+        if migrate:
+            container.migrate()
+        return asyncio.run(work(container))
+    except TesseraError as exc:
+        _fail(exc.wire_message)
+        raise
+    except BootstrapError as exc:
+        _fail(str(exc))
+        raise
+    finally:
+        container.close()
+
+
+def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    if not rows:
+        typer.echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    typer.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        typer.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def _output(rows: list[dict[str, Any]], columns: Sequence[str], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        _print_table(rows, columns)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        _fail("the password must not be empty")
+    return password
+
+
+def _announce(result: InitResult) -> None:
+    if result.created:
+        typer.echo(f"Created instance {result.instance_id} with administrator {result.admin_user_id}.")
+        if result.pat_path is not None:
+            typer.echo(f"Administrator personal access token written to {result.pat_path}")
+    else:
+        typer.echo(f"Instance {result.instance_id} already exists; nothing was created.")
+        if result.pat_path is not None and result.pat_path.exists():
+            typer.echo(f"Administrator personal access token: {result.pat_path}")
+
+
+# ---- server ------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default 8080]")] = None,
+    data_dir: DataDir = None,
+    database: Database = None,
+    admin_pat_file: Annotated[str | None, typer.Option(help="Where the first start writes the admin PAT")] = None,
+    external_url: Annotated[str | None, typer.Option(help="Public URL (issuer) [default http://HOST:PORT]")] = None,
+    org_name: Annotated[str | None, typer.Option(help="Name of the default organization")] = None,
+    org_domain: Annotated[str | None, typer.Option(help="Domain of the default organization")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Run the server (migrating and initialising the database first)."""
+    import uvicorn
+
+    from .app import build_app
+
+    settings = _settings(config, host=host, port=port, data_dir=data_dir, database=database,
+                         admin_pat_file=admin_pat_file, external_url=external_url, org_name=org_name,
+                         org_domain=org_domain, log_level=log_level)
+    container = Container(settings)
+    try:
+        container.migrate()
+        result = asyncio.run(ensure_instance(container))
+    except (BootstrapError, TesseraError) as exc:
+        container.close()
+        _fail(str(exc))
+    _announce(result)
+    container.instance_id = result.instance_id
+    # The thread pools and engine were used by a finished event loop; start fresh for serving.
+    container.close()
+    container = Container(settings)
+    container.instance_id = result.instance_id
+    typer.echo(f"Tessera listening on http://{settings.host}:{settings.port}")
+    uvicorn.run(build_app(container), host=settings.host, port=settings.port, loop="uvloop",
+                http="httptools", log_level=settings.log_level, access_log=False, lifespan="on")
+
+
+@app.command()
+def init(
+    data_dir: DataDir = None,
+    database: Database = None,
+    admin_pat_file: Annotated[str | None, typer.Option(help="Where to write the admin PAT")] = None,
+    org_name: Annotated[str | None, typer.Option(help="Name of the default organization")] = None,
+    org_domain: Annotated[str | None, typer.Option(help="Domain of the default organization")] = None,
+    config: ConfigFile = None,
+) -> None:
+    """Create the database, the default organization and the administrator, without serving."""
+    settings = _settings(config, data_dir=data_dir, database=database, admin_pat_file=admin_pat_file,
+                         org_name=org_name, org_domain=org_domain)
+    _announce(_run(settings, ensure_instance))
+
+
+@app.command()
+def migrate(data_dir: DataDir = None, database: Database = None, config: ConfigFile = None) -> None:
+    """Bring the database schema up to date (also done on every start)."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+    container = Container(settings)
+    try:
+        container.migrate()
+    finally:
+        container.close()
+    typer.echo("Database schema is up to date.")
+
+
+# ---- users -------------------------------------------------------------------------------------
+
+
+def _user_row(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "type": user.kind, "state": user.state.name.lower(),
+            "org_id": user.org_id, "email": user.email, "login_name": user.preferred_login_name,
+            "created": rfc3339(user.created_at)}
+
+
+_USER_COLUMNS = ("id", "username", "type", "state", "email", "login_name")
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name of the new user")],
+    email: Annotated[str | None, typer.Option(help="E-mail address (humans)")] = None,
+    given_name: Annotated[str | None, typer.Option(help="Given name (humans)")] = None,
+    family_name: Annotated[str | None, typer.Option(help="Family name (humans)")] = None,
+    machine: Annotated[bool, typer.Option("--machine", help="Create a machine (service) user")] = False,
+    name: Annotated[str | None, typer.Option(help="Display name of a machine user")] = None,
+    org: Annotated[str | None, typer.Option(help="Organization ID [default: the default organization]")] = None,
+    password: Annotated[bool, typer.Option("--password", help="Prompt for a password (humans)")] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """Create a human user (default) or a machine user."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+    secret = _read_password(password_stdin) if (password or password_stdin) and not machine else None
+
+    async def work(c: Container) -> User:
+        org_id = org or await c.default_org_id()
+        if machine:
+            user_id, _ = await c.users.add_machine(None, NewMachine(org_id=org_id, username=username,
+                                                                   name=name or username))
+        else:
+            if not (email and given_name and family_name):
+                _fail("humans need --email, --given-name and --family-name")
+            user_id, _ = await c.users.add_human(None, NewHuman(
+                org_id=org_id, org_domain=None, username=username, email=email or "", email_verified=True,
+                profile=Profile(given_name=given_name or "", family_name=family_name or ""), password=secret))
+        return await c.users.load(user_id)
+
+    _output([_user_row(_run(settings, work))], _USER_COLUMNS, as_json)
+
+
+@users_app.command("list")
+def users_list(
+    search: Annotated[str | None, typer.Option(help="Only users whose username contains this")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many users")] = 100,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """List users."""
+    from .users.queries import TextQuery, UserField
+
+    settings = _settings(config, data_dir=data_dir, database=database)
+    query = TextQuery(UserField.USERNAME, search, TextMethod.CONTAINS_IGNORE_CASE) if search else None
+
+    async def work(c: Container) -> list[User]:
+        return (await c.users.list(None, query, Page(0, limit, True), UserSort.USER_NAME))[1]
+
+    _output([_user_row(u) for u in _run(settings, work)], _USER_COLUMNS, as_json)
+
+
+def _user_state_command(action: str, help_text: str) -> None:
+    def command(
+        user_id: Annotated[str, typer.Argument(help="User ID")],
+        data_dir: DataDir = None, database: Database = None, config: ConfigFile = None,
+    ) -> None:
+        settings = _settings(config, data_dir=data_dir, database=database)
+
+        async def work(c: Container) -> None:
+            await getattr(c.users, action)(None, user_id)
+
+        _run(settings, work)
+        typer.echo(f"User {user_id}: {action} done.")
+
+    command.__doc__ = help_text
+    users_app.command(action)(command)
+
+
+_user_state_command("lock", "Lock a user: no new sessions, existing ones end.")
+_user_state_command("unlock", "Unlock a user and reset failed attempt counters.")
+_user_state_command("delete", "Delete a user and end its sessions.")
+
+
+# ---- organizations -------------------------------------------------------------------------------
+
+
+@orgs_app.command("add")
+def orgs_add(
+    name: Annotated[str, typer.Argument(help="Organization name")],
+    domain: Annotated[str | None, typer.Option(help="Primary domain [default: derived from the name]")] = None,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """Create an organization."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> dict[str, Any]:
+        org_id, _, _ = await c.orgs.add(None, name, domain=domain or "")
+        org = await c.orgs.get(org_id)
+        assert org is not None
+        return {"id": org.id, "name": org.name, "domain": org.primary_domain}
+
+    _output([_run(settings, work)], ("id", "name", "domain"), as_json)
+
+
+@orgs_app.command("list")
+def orgs_list(
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """List organizations."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> list[dict[str, Any]]:
+        _, orgs = await c.orgs.list(None, [], Page(0, 1000, True), "name")
+        return [{"id": o.id, "name": o.name, "domain": o.primary_domain, "created": rfc3339(o.created_at)}
+                for o in orgs]
+
+    _output(_run(settings, work), ("id", "name", "domain", "created"), as_json)
+
+
+# ---- personal access tokens ------------------------------------------------------------------------
+
+
+@pats_app.command("create")
+def pats_create(
+    user_id: Annotated[str, typer.Argument(help="Machine user ID")],
+    expires: Annotated[datetime | None, typer.Option(help="Expiry (ISO 8601, UTC if no zone)")] = None,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """Create a personal access token; it is printed once and never shown again."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+    expires_us = from_datetime(expires.replace(tzinfo=expires.tzinfo or UTC)) if expires else None
+
+    async def work(c: Container) -> dict[str, Any]:
+        pat = await c.users.add_pat(None, user_id, expires_us)
+        return {"token_id": pat.token_id, "token": pat.token}
+
+    row = _run(settings, work)
+    if as_json:
+        typer.echo(json.dumps(row))
+    else:
+        typer.echo(f"Token ID: {row['token_id']}")
+        typer.echo(row["token"])
+
+
+@pats_app.command("list")
+def pats_list(
+    user_id: Annotated[str | None, typer.Option("--user", help="Only this user's tokens")] = None,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """List personal access tokens (never the tokens themselves)."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> list[dict[str, Any]]:
+        _, pats = await c.users.list_pats(None, (user_id,) if user_id else None, None, None, Page(0, 1000, True))
+        return [{"id": p.id, "user_id": p.user_id, "created": rfc3339(p.created_at),
+                 "expires": rfc3339(p.expires_at) if p.expires_at else "never"} for p in pats]
+
+    _output(_run(settings, work), ("id", "user_id", "created", "expires"), as_json)
+
+
+@pats_app.command("revoke")
+def pats_revoke(
+    user_id: Annotated[str, typer.Argument(help="Machine user ID")],
+    token_id: Annotated[str, typer.Argument(help="Token ID")],
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None,
+) -> None:
+    """Revoke a personal access token; it stops working at once."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> None:
+        await c.users.remove_pat(None, user_id, token_id)
+
+    _run(settings, work)
+    typer.echo(f"Token {token_id} revoked.")
+
+
+def main() -> None:
+    app()
+

@@ -1,0 +1,54 @@
+"""Wires settings, the database and the services together; one per process."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from .auth.authenticate import Authenticator
+from .config import Settings
+from .crypto.passwords import HashParameters, PasswordHashing
+from .crypto.sealing import Sealer, decode_key, load_or_create_key
+from .store import migrate
+from .store.db import Database
+from .store.schema import instances
+from .users.orgs import OrgService
+from .users.passwords import PasswordPolicy
+from .users.service import UserService
+
+
+class Container:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        if settings.uses_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
+        self.hashing = PasswordHashing(HashParameters(
+            memory_kib=settings.password_memory_kib, time_cost=settings.password_time_cost,
+            parallelism=settings.password_parallelism))
+        self.policy = PasswordPolicy(
+            min_length=settings.password_min_length, require_upper=settings.password_require_upper,
+            require_lower=settings.password_require_lower, require_digit=settings.password_require_digit,
+            require_symbol=settings.password_require_symbol)
+        key = (decode_key(settings.secrets_key) if settings.secrets_key
+               else load_or_create_key(settings.data_dir / "secrets.key"))
+        self.sealer = Sealer(key)
+        self.users = UserService(self.db, self.hashing, self.policy, self.sealer, settings.instance_name)
+        self.orgs = OrgService(self.db, self.users, settings.org_domain)
+        self.authenticator = Authenticator(self.db)
+        self.instance_id = ""
+
+    def migrate(self) -> None:
+        migrate.upgrade(self.db)
+
+    async def load_instance_id(self) -> str:
+        instance_id = await self.db.read(lambda conn: conn.execute(select(instances.c.id)).scalar())
+        self.instance_id = instance_id or ""
+        return self.instance_id
+
+    async def default_org_id(self) -> str:
+        org_id: str | None = await self.db.read(
+            lambda conn: conn.execute(select(instances.c.default_org_id)).scalar())
+        return org_id or ""
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,274 @@
+"""SQL for users, organizations, memberships and personal access tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from ..users.model import AccessTokenType, Organization, User, UserState
+from .schema import memberships, org_domains, organizations, personal_access_tokens, users
+
+# ---- organizations ---------------------------------------------------------------------------
+
+
+def insert_org(conn: Connection, *, org_id: str, name: str, domain: str, at: int) -> None:
+    conn.execute(
+        insert(organizations).values(
+            id=org_id, name=name, name_lower=name.lower(), state=1, primary_domain=domain,
+            created_at=at, changed_at=at, sequence=1,
+        )
+    )
+    conn.execute(
+        insert(org_domains).values(domain_lower=domain.lower(), org_id=org_id, domain=domain, is_primary=True)
+    )
+
+
+def org_name_taken(conn: Connection, name: str) -> bool:
+    return conn.execute(select(organizations.c.id).where(organizations.c.name_lower == name.lower())).first() is not None
+
+
+def domain_taken(conn: Connection, domain: str) -> bool:
+    return conn.execute(select(org_domains.c.org_id).where(org_domains.c.domain_lower == domain.lower())).first() is not None
+
+
+def _domains_by_org(conn: Connection, org_ids: Iterable[str]) -> dict[str, list[str]]:
+    ids = list(set(org_ids))
+    result: dict[str, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return result
+    rows = conn.execute(
+        select(org_domains.c.org_id, org_domains.c.domain, org_domains.c.is_primary)
+        .where(org_domains.c.org_id.in_(ids))
+        .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower)
+    )
+    for org_id, domain, _primary in rows:
+        result[org_id].append(domain)
+    return result
+
+
+def _org_from_row(row: Any, domains: list[str]) -> Organization:
+    return Organization(
+        id=row.id, name=row.name, state=row.state, primary_domain=row.primary_domain,
+        domains=tuple(domains), created_at=row.created_at, changed_at=row.changed_at, sequence=row.sequence,
+    )
+
+
+def get_org(conn: Connection, org_id: str) -> Organization | None:
+    row = conn.execute(select(organizations).where(organizations.c.id == org_id)).first()
+    if row is None:
+        return None
+    return _org_from_row(row, _domains_by_org(conn, [org_id])[org_id])
+
+
+def get_org_by_domain(conn: Connection, domain: str) -> Organization | None:
+    org_id = conn.execute(
+        select(org_domains.c.org_id).where(org_domains.c.domain_lower == domain.lower())
+    ).scalar()
+    return get_org(conn, org_id) if org_id else None
+
+
+def list_orgs(
+    conn: Connection, where: ColumnElement[bool] | None, *, offset: int, limit: int, asc: bool, order_by: str
+) -> tuple[int, list[Organization]]:
+    condition = where if where is not None else organizations.c.id.is_not(None)
+    total = conn.execute(select(func.count()).select_from(organizations).where(condition)).scalar_one()
+    column = organizations.c.name_lower if order_by == "name" else organizations.c.created_at
+    rows = conn.execute(
+        select(organizations).where(condition)
+        .order_by(column.asc() if asc else column.desc(), organizations.c.id)
+        .offset(offset).limit(limit)
+    ).all()
+    domains = _domains_by_org(conn, [r.id for r in rows])
+    return total, [_org_from_row(r, domains[r.id]) for r in rows]
+
+
+# ---- users -----------------------------------------------------------------------------------
+
+
+def _user_from_row(row: Any, domains: Sequence[str], primary: str) -> User:
+    return User(
+        id=row.id, org_id=row.org_id, kind=row.kind, username=row.username, state=UserState(row.state),
+        org_domains=tuple(domains), primary_domain=primary, created_at=row.created_at,
+        changed_at=row.changed_at, sequence=row.sequence, given_name=row.given_name or "",
+        family_name=row.family_name or "", nick_name=row.nick_name or "",
+        display_name=row.display_name or "", preferred_language=row.preferred_language or "",
+        gender=row.gender or 0, email=row.email or "", email_verified=bool(row.email_verified),
+        phone=row.phone or "", phone_verified=bool(row.phone_verified),
+        has_password=bool(row.password_hash), password_change_required=bool(row.password_change_required),
+        password_changed_at=row.password_changed_at, totp_ready=bool(row.totp_ready),
+        failed_password_attempts=row.failed_password_attempts or 0,
+        failed_otp_attempts=row.failed_otp_attempts or 0, machine_name=row.machine_name or "",
+        machine_description=row.machine_description or "",
+        access_token_type=AccessTokenType(row.access_token_type or 0),
+    )
+
+
+def _users_from_rows(conn: Connection, rows: Sequence[Any]) -> list[User]:
+    domains = _domains_by_org(conn, [r.org_id for r in rows])
+    return [_user_from_row(r, domains[r.org_id], domains[r.org_id][0] if domains[r.org_id] else "") for r in rows]
+
+
+def get_user(conn: Connection, user_id: str, *, for_update: bool = False) -> User | None:
+    query = select(users).where(users.c.id == user_id)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return _users_from_rows(conn, [row])[0] if row else None
+
+
+def get_password_hash(conn: Connection, user_id: str) -> str | None:
+    value: str | None = conn.execute(select(users.c.password_hash).where(users.c.id == user_id)).scalar()
+    return value
+
+
+def get_totp_secret(conn: Connection, user_id: str) -> tuple[str | None, bool, int | None]:
+    row = conn.execute(
+        select(users.c.totp_secret, users.c.totp_ready, users.c.totp_last_step).where(users.c.id == user_id)
+    ).first()
+    if row is None:
+        return None, False, None
+    return row.totp_secret, bool(row.totp_ready), row.totp_last_step
+
+
+def login_name_condition(login_name: str) -> ColumnElement[bool]:
+    """Matches ``username`` or ``username@<domain of the user's organization>``, case-insensitively."""
+    name = login_name.lower()
+    local, at, domain = name.rpartition("@")
+    condition: ColumnElement[bool] = users.c.username_lower == name
+    if at and local:
+        domain_match = select(org_domains.c.org_id).where(org_domains.c.domain_lower == domain).scalar_subquery()
+        condition = or_(condition, and_(users.c.username_lower == local, users.c.org_id == domain_match))
+    return condition
+
+
+def find_user_by_login_name(conn: Connection, login_name: str) -> User | None:
+    rows = conn.execute(select(users).where(login_name_condition(login_name)).limit(2)).all()
+    # An exact username match wins over a username@domain match.
+    rows.sort(key=lambda r: r.username_lower != login_name.lower())
+    return _users_from_rows(conn, rows[:1])[0] if rows else None
+
+
+def username_taken(conn: Connection, username: str) -> bool:
+    return conn.execute(select(users.c.id).where(users.c.username_lower == username.lower())).first() is not None
+
+
+def user_id_taken(conn: Connection, user_id: str) -> bool:
+    return conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is not None
+
+
+def insert_user(conn: Connection, values: dict[str, Any]) -> None:
+    values = dict(values)
+    values["username_lower"] = values["username"].lower()
+    if values.get("email"):
+        values["email_lower"] = values["email"].lower()
+    conn.execute(insert(users).values(**values))
+
+
+def update_user(conn: Connection, user_id: str, values: dict[str, Any], *, at: int) -> int:
+    """Apply ``values`` and bump the user's sequence; returns the new sequence."""
+    if "email" in values:
+        values = {**values, "email_lower": (values["email"] or "").lower() or None}
+    new_sequence: int = conn.execute(
+        update(users).where(users.c.id == user_id)
+        .values(**values, changed_at=at, sequence=users.c.sequence + 1)
+        .returning(users.c.sequence)
+    ).scalar_one()
+    return new_sequence
+
+
+def delete_user(conn: Connection, user_id: str) -> None:
+    conn.execute(delete(users).where(users.c.id == user_id))
+
+
+def list_users(
+    conn: Connection, where: ColumnElement[bool] | None, *, offset: int, limit: int, order: ColumnElement[Any] | None
+) -> tuple[int, list[User]]:
+    condition = where if where is not None else users.c.id.is_not(None)
+    total = conn.execute(select(func.count()).select_from(users).where(condition)).scalar_one()
+    query = select(users).where(condition)
+    if order is not None:
+        query = query.order_by(order, users.c.id)
+    rows = conn.execute(query.offset(offset).limit(limit)).all()
+    return total, _users_from_rows(conn, rows)
+
+
+# ---- memberships -----------------------------------------------------------------------------
+
+
+def add_membership(conn: Connection, *, user_id: str, scope: str, role: str) -> None:
+    conn.execute(insert(memberships).values(user_id=user_id, scope=scope, role=role))
+
+
+def grants_of(conn: Connection, user_id: str) -> frozenset[tuple[str, str]]:
+    rows = conn.execute(select(memberships.c.scope, memberships.c.role).where(memberships.c.user_id == user_id))
+    return frozenset((r.scope, r.role) for r in rows)
+
+
+# ---- personal access tokens ------------------------------------------------------------------
+
+
+def insert_pat(conn: Connection, *, pat_id: str, user_id: str, token_hash: bytes, expires_at: int | None, at: int) -> None:
+    conn.execute(
+        insert(personal_access_tokens).values(
+            id=pat_id, user_id=user_id, token_hash=token_hash, expires_at=expires_at, created_at=at
+        )
+    )
+
+
+def find_pat(conn: Connection, token_hash: bytes) -> Any:
+    """The PAT row with this hash joined with its user's state, or None."""
+    return conn.execute(
+        select(personal_access_tokens, users.c.org_id, users.c.kind, users.c.state)
+        .join(users, users.c.id == personal_access_tokens.c.user_id)
+        .where(personal_access_tokens.c.token_hash == token_hash)
+    ).first()
+
+
+def delete_pat(conn: Connection, *, user_id: str, pat_id: str) -> bool:
+    result = conn.execute(
+        delete(personal_access_tokens).where(
+            personal_access_tokens.c.id == pat_id, personal_access_tokens.c.user_id == user_id
+        )
+    )
+    return result.rowcount > 0
+
+
+def list_pats(conn: Connection, where: ColumnElement[bool] | None, *, offset: int, limit: int, asc: bool) -> tuple[int, list[Any]]:
+    condition = where if where is not None else personal_access_tokens.c.id.is_not(None)
+    total = conn.execute(select(func.count()).select_from(personal_access_tokens).join(users).where(condition)).scalar_one()
+    column = personal_access_tokens.c.created_at
+    rows = conn.execute(
+        select(personal_access_tokens.c.id, personal_access_tokens.c.user_id, personal_access_tokens.c.expires_at,
+               personal_access_tokens.c.created_at, users.c.org_id)
+        .join(users).where(condition)
+        .order_by(column.asc() if asc else column.desc(), personal_access_tokens.c.id)
+        .offset(offset).limit(limit)
+    ).all()
+    return total, list(rows)
+
+
+def pat_conditions(*, visible_orgs: frozenset[str] | None, user_ids: tuple[str, ...] | None,
+                   token_ids: tuple[str, ...] | None, org_id: str | None) -> ColumnElement[bool] | None:
+    conditions: list[ColumnElement[bool]] = []
+    if visible_orgs is not None:
+        conditions.append(users.c.org_id.in_(visible_orgs) if visible_orgs else false())
+    if user_ids is not None:
+        conditions.append(personal_access_tokens.c.user_id.in_(user_ids))
+    if token_ids is not None:
+        conditions.append(personal_access_tokens.c.id.in_(token_ids))
+    if org_id:
+        conditions.append(users.c.org_id == org_id)
+    return and_(*conditions) if conditions else None
