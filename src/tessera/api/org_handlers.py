@@ -17,7 +17,7 @@ from ..gen.zitadel.org.v2.org_service_connect import (
 )
 from ..users.model import Organization
 from ..users.orgs import OrgAdmin, OrgService
-from ..users.queries import OrgQuery, TextMethod
+from ..users.queries import OrgFilter, TextMethod
 from ..users.service import NewHuman
 from . import convert
 from .rpc import rpc
@@ -32,20 +32,20 @@ def org_message(org: Organization) -> org_pb.Organization:
         state=org_pb.OrganizationState(org.state), name=org.name, primary_domain=org.primary_domain)
 
 
-def _org_query(search: query_pb.SearchQuery, default_org_id: str) -> OrgQuery:
+def _org_query(search: query_pb.SearchQuery, default_org_id: str) -> OrgFilter:
     if search.query is None:
         raise invalid_argument("GRPC-Sfefs", "List.Query.Invalid")
     kind, value = search.query.field, search.query.value
     if kind == "name_query":
-        return OrgQuery("name", value.name, TextMethod(int(value.method)))
+        return OrgFilter("name", value.name, TextMethod(int(value.method)))
     if kind == "domain_query":
-        return OrgQuery("domain", value.domain, TextMethod(int(value.method)))
+        return OrgFilter("domain", value.domain, TextMethod(int(value.method)))
     if kind == "state_query":
-        return OrgQuery("state", str(int(value.state)))
+        return OrgFilter("state", str(int(value.state)))
     if kind == "id_query":
-        return OrgQuery("id", value.id)
+        return OrgFilter("id", value.id)
     if kind == "default_query":
-        return OrgQuery("id", default_org_id)
+        return OrgFilter("id", default_org_id)
     raise invalid_argument("GRPC-Sfefs", "List.Query.Invalid")
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, false, or_, select
 
-from ..users.queries import OrgQuery
+from ..users.queries import OrgFilter
 from .schema import org_domains, organizations
 from .user_queries import text_condition
 
 
-def condition(query: OrgQuery) -> ColumnElement[bool]:
+def condition(query: OrgFilter) -> ColumnElement[bool]:
     if query.field == "name":
         return text_condition(organizations.c.name, query.value, query.method)
     if query.field == "domain":

@@ -18,7 +18,7 @@ from ..store import users as store
 from ..store.db import Database
 from ..store.org_queries import condition, visible_to
 from .model import Organization, WriteDetails
-from .queries import OrgQuery, Page
+from .queries import OrgFilter, Page
 from .service import NewHuman, UserService
 
 
@@ -86,7 +86,7 @@ class OrgService:
     async def get(self, org_id: str) -> Organization | None:
         return await self.db.read(lambda conn: store.get_org(conn, org_id))
 
-    async def list(self, principal: Principal | None, queries: list[OrgQuery], page: Page,
+    async def list(self, principal: Principal | None, queries: list[OrgFilter], page: Page,
                    order_by: str) -> tuple[int, list[Organization]]:
         conditions: list[ColumnElement[bool]] = [condition(q) for q in queries]
         if principal is not None and not principal.has_permission(perm.ORG_READ):

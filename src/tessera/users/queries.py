@@ -98,7 +98,7 @@ class Page:
 
 
 @dataclass(frozen=True)
-class OrgQuery:
+class OrgFilter:
     """One ListOrganizations filter; ``field`` is "name", "domain", "id" or "state"."""
 
     field: str
