@@ -8,10 +8,13 @@ from .api.asgi import TesseraApp
 from .api.compat import TolerantJSONCodec
 from .api.org_handlers import OrgHandlers
 from .api.rest import RestRouter, Route
+from .api.session_handlers import SessionHandlers
 from .api.user_handlers import UserHandlers
 from .container import Container
 from .gen.zitadel.org.v2 import org_service_pb as org_pb
 from .gen.zitadel.org.v2.org_service_connect import OrganizationServiceASGIApplication
+from .gen.zitadel.session.v2 import session_service_pb as session_pb
+from .gen.zitadel.session.v2.session_service_connect import SessionServiceASGIApplication
 from .gen.zitadel.user.v2 import user_service_pb as user_pb
 from .gen.zitadel.user.v2.user_service_connect import UserServiceASGIApplication
 
@@ -48,6 +51,16 @@ def _org_routes(h: OrgHandlers) -> list[Route]:
     ]
 
 
+def _session_routes(h: SessionHandlers) -> list[Route]:
+    return [
+        Route("POST", "/v2/sessions/search", h.list_sessions, session_pb.ListSessionsRequest),
+        Route("POST", "/v2/sessions", h.create_session, session_pb.CreateSessionRequest, success_status=201),
+        Route("GET", "/v2/sessions/{session_id}", h.get_session, session_pb.GetSessionRequest, body=False),
+        Route("PATCH", "/v2/sessions/{session_id}", h.set_session, session_pb.SetSessionRequest),
+        Route("DELETE", "/v2/sessions/{session_id}", h.delete_session, session_pb.DeleteSessionRequest),
+    ]
+
+
 def build_app(container: Container) -> TesseraApp:
     settings = container.settings
     codecs: list[Any] = [TolerantJSONCodec()]
@@ -60,9 +73,11 @@ def build_app(container: Container) -> TesseraApp:
 
     users = UserHandlers(container.users, container.authenticator, settings)
     orgs = OrgHandlers(container.orgs, container.authenticator, settings, default_org_id)
+    sessions = SessionHandlers(container.sessions, container.authenticator, settings)
     connect_apps = [
+        SessionServiceASGIApplication(sessions, read_max_bytes=settings.max_body_bytes, codecs=codecs),
         UserServiceASGIApplication(users, read_max_bytes=settings.max_body_bytes, codecs=codecs),
         OrganizationServiceASGIApplication(orgs, read_max_bytes=settings.max_body_bytes, codecs=codecs),
     ]
-    rest = RestRouter(_user_routes(users) + _org_routes(orgs), settings.max_body_bytes)
+    rest = RestRouter(_user_routes(users) + _org_routes(orgs) + _session_routes(sessions), settings.max_body_bytes)
     return TesseraApp(connect_apps, rest, ready=container.db.ping, on_shutdown=container.close)

@@ -17,7 +17,7 @@ from .clock import now_us
 from .config import Settings
 from .container import Container
 from .ids import new_id
-from .store.schema import instances, lockout_policies
+from .store.schema import instances, login_policies
 from .users.service import NewMachine
 
 
@@ -63,7 +63,8 @@ async def ensure_instance(container: Container) -> InitResult:
         conn.execute(insert(instances).values(
             id=instance_id, name=settings.instance_name, default_org_id=org_id,
             admin_user_id=admin_id, created_at=now_us()))
-        conn.execute(insert(lockout_policies).values(scope="", max_password_attempts=0, max_otp_attempts=0))
+        conn.execute(insert(login_policies).values(scope="", max_password_attempts=0, max_otp_attempts=0,
+                                                  force_mfa=False))
 
     await container.db.write(record)
     container.instance_id = instance_id

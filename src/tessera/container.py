@@ -13,6 +13,10 @@ from .store.db import Database
 from .store.schema import instances
 from .users.orgs import OrgService
 from .users.passwords import PasswordPolicy
+from .crypto import tokens
+from .sessions.bearer import SessionBearer
+from .sessions.service import SessionService
+from .users.credentials import CredentialChecker
 from .users.service import UserService
 
 
@@ -35,7 +39,17 @@ class Container:
         self.users = UserService(self.db, self.hashing, self.policy, self.sealer, settings.instance_name)
         self.orgs = OrgService(self.db, self.users, settings.org_domain)
         self.authenticator = Authenticator(self.db)
-        self.instance_id = ""
+        self.credentials = CredentialChecker(self.db, self.hashing, self.sealer, self.users)
+        self.sessions = SessionService(self.db, self.users, self.credentials, settings, instance_id="")
+        self.authenticator.register(tokens.SESSION_TOKEN_PREFIX, SessionBearer(self.db).resolve)
+
+    @property
+    def instance_id(self) -> str:
+        return self.sessions.instance_id
+
+    @instance_id.setter
+    def instance_id(self, value: str) -> None:
+        self.sessions.instance_id = value
 
     def migrate(self) -> None:
         migrate.upgrade(self.db)

@@ -161,11 +161,12 @@ events = Table(
     UniqueConstraint("aggregate_type", "aggregate_id", "sequence"),
 )
 
-lockout_policies = Table(
-    "lockout_policies",
+login_policies = Table(
+    "login_policies",
     metadata,
-    # "" for the instance default, otherwise an organization ID.
+    # "" for the instance default, otherwise an organization ID that overrides it.
     Column("scope", String(40), primary_key=True),
     Column("max_password_attempts", Integer, nullable=False, default=0),
     Column("max_otp_attempts", Integer, nullable=False, default=0),
+    Column("force_mfa", Boolean, nullable=False, default=False),
 )

@@ -273,6 +273,9 @@ class UserService:
             principal.require(perm.USER_READ, user.org_id)
         return user
 
+    async def find_by_id(self, user_id: str) -> User | None:
+        return await self.db.read(lambda conn: store.get_user(conn, user_id))
+
     async def find_by_login_name(self, login_name: str) -> User | None:
         return await self.db.read(lambda conn: store.find_user_by_login_name(conn, login_name))
 

@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 01:59:14.048796
+Create Date: 2026-11-28 02:13:02.592850
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision = '0001'
 down_revision = None
@@ -38,11 +39,12 @@ def upgrade() -> None:
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_instances'))
     )
-    op.create_table('lockout_policies',
+    op.create_table('login_policies',
     sa.Column('scope', sa.String(length=40), nullable=False),
     sa.Column('max_password_attempts', sa.Integer(), nullable=False),
     sa.Column('max_otp_attempts', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('scope', name=op.f('pk_lockout_policies'))
+    sa.Column('force_mfa', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('scope', name=op.f('pk_login_policies'))
     )
     op.create_table('organizations',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -185,7 +187,7 @@ def downgrade() -> None:
 
     op.drop_table('sessions')
     op.drop_table('organizations')
-    op.drop_table('lockout_policies')
+    op.drop_table('login_policies')
     op.drop_table('instances')
     op.drop_table('events')
     # ### end Alembic commands ###

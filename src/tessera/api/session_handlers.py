@@ -1,0 +1,168 @@
+"""zitadel.session.v2.SessionService: wire messages to SessionService calls and back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..auth.authenticate import Authenticator
+from ..auth.principal import Principal
+from ..clock import now_us
+from ..config import Settings
+from ..errors import Code, TesseraError, invalid_argument
+from ..gen.zitadel.object.v2 import object_pb
+from ..gen.zitadel.session.v2 import session_pb
+from ..gen.zitadel.session.v2 import session_service_pb as pb
+from ..gen.zitadel.session.v2.session_service_connect import SessionService as SessionServiceProtocol
+from ..sessions import model as m
+from ..sessions.service import Checks, SessionChange, SessionService, WriteResult
+from . import convert
+from .rpc import rpc
+
+_UNSUPPORTED_CHECKS = ("web_auth_n", "idp_intent", "otp_sms", "otp_email", "recovery_code")
+
+
+def _checks(checks: pb.Checks | None) -> Checks:
+    if checks is None:
+        return Checks()
+    user_id = login_name = None
+    if checks.user is not None:
+        if checks.user.search is None:
+            raise invalid_argument("SESSION-usr01", "checks.user needs userId or loginName")
+        if checks.user.search.field == "user_id":
+            user_id = checks.user.search.value
+        else:
+            login_name = checks.user.search.value
+    return Checks(
+        user_id=user_id, login_name=login_name,
+        password=checks.password.password if checks.password is not None else None,
+        totp=checks.totp.code if checks.totp is not None else None,
+        unsupported=tuple(name for name in _UNSUPPORTED_CHECKS if getattr(checks, name) is not None))
+
+
+def _lifetime(value: Any) -> int | None:
+    micros = convert.duration_micros(value)
+    if micros is not None and micros < 0:
+        raise invalid_argument("COMMAND-asEG4", "Lifetime must be positive")
+    return micros or None
+
+
+def _user_agent(agent: session_pb.UserAgent | None) -> m.UserAgent | None:
+    if agent is None:
+        return None
+    return m.UserAgent(fingerprint_id=agent.fingerprint_id or "", ip=agent.ip or "",
+                       description=agent.description or "",
+                       header={k: list(v.values) for k, v in agent.header.items()})
+
+
+def _reject_challenges(challenges: Any) -> None:
+    if challenges is not None and any(getattr(challenges, n, None) is not None
+                                      for n in ("web_auth_n", "otp_sms", "otp_email")):
+        raise TesseraError(Code.UNIMPLEMENTED, "SESSION-chal0", "Challenges are not supported by this server")
+
+
+def _optional(message: Any, name: str) -> str | None:
+    """An ``optional string`` field: None when absent, the value (possibly empty) when present."""
+    return str(getattr(message, name)) if message.has_field(name) else None
+
+
+def _ts(us: int | None) -> Any:
+    return convert.timestamp(us)
+
+
+def session_message(s: m.Session) -> session_pb.Session:
+    f = s.factors
+    factors = None
+    if s.user_id is not None and f.user_checked_at is not None:
+        factors = session_pb.Factors(
+            user=session_pb.UserFactor(verified_at=_ts(f.user_checked_at), id=s.user_id,
+                                       login_name=s.user_login_name, display_name=s.user_display_name,
+                                       organization_id=s.user_org_id or ""),
+            password=session_pb.PasswordFactor(verified_at=_ts(f.password_checked_at))
+            if f.password_checked_at else None,
+            totp=session_pb.TOTPFactor(verified_at=_ts(f.totp_checked_at)) if f.totp_checked_at else None,
+        )
+    agent = None
+    if s.user_agent is not None and not s.user_agent.is_empty():
+        ua = s.user_agent
+        agent = session_pb.UserAgent(
+            fingerprint_id=ua.fingerprint_id or None, ip=ua.ip or None, description=ua.description or None,
+            header={k: session_pb.UserAgent.HeaderValues(values=v) for k, v in ua.header.items()})
+    return session_pb.Session(
+        id=s.id, creation_date=_ts(s.created_at), change_date=_ts(s.changed_at), sequence=s.sequence,
+        factors=factors, metadata=dict(s.metadata), user_agent=agent, expiration_date=_ts(s.expires_at))
+
+
+def _filter(query: session_pb.SearchQuery, principal: Principal) -> m.SessionFilter:
+    if query.query is None:
+        raise invalid_argument("GRPC-Sfefs", "List.Query.Invalid")
+    kind, value = query.query.field, query.query.value
+    if kind == "ids_query":
+        return m.IdsFilter(tuple(value.ids))
+    if kind == "user_id_query":
+        return m.UserIdFilter(value.id)
+    if kind == "creation_date_query":
+        return m.CreationDateFilter(convert.micros(value.creation_date) or 0, m.TimestampMethod(int(value.method)))
+    if kind == "expiration_date_query":
+        return m.ExpirationDateFilter(convert.micros(value.expiration_date) or 0,
+                                      m.TimestampMethod(int(value.method)))
+    if kind == "creator_query":
+        creator = value.id if value.has_field("id") else principal.user_id
+        if not creator:
+            raise invalid_argument("GRPC-x8n24uh", "List.Query.Invalid")
+        return m.CreatorFilter(creator)
+    if kind == "user_agent_query":
+        # Tessera's tokens carry no user agent, so an absent fingerprint cannot be filled in.
+        if not value.fingerprint_id:
+            raise invalid_argument("GRPC-x8n23uh", "List.Query.Invalid")
+        return m.FingerprintFilter(value.fingerprint_id)
+    raise invalid_argument("GRPC-Sfefs", "List.Query.Invalid")
+
+
+class SessionHandlers(SessionServiceProtocol):  # type: ignore[misc]
+    def __init__(self, sessions: SessionService, authenticator: Authenticator, settings: Settings) -> None:
+        self.sessions = sessions
+        self.authenticator = authenticator
+        self.settings = settings
+
+    def _details(self, result: WriteResult) -> object_pb.Details:
+        return object_pb.Details(sequence=result.sequence, change_date=_ts(result.change_date),
+                                 resource_owner=self.sessions.instance_id)
+
+    @rpc
+    async def create_session(self, request: pb.CreateSessionRequest, principal: Principal) -> pb.CreateSessionResponse:
+        _reject_challenges(request.challenges)
+        change = SessionChange(checks=_checks(request.checks), metadata=dict(request.metadata),
+                               lifetime_us=_lifetime(request.lifetime), user_agent=_user_agent(request.user_agent))
+        result = await self.sessions.create(principal, change)
+        return pb.CreateSessionResponse(details=self._details(result), session_id=result.session_id,
+                                        session_token=result.token)
+
+    @rpc
+    async def set_session(self, request: pb.SetSessionRequest, principal: Principal) -> pb.SetSessionResponse:
+        _reject_challenges(request.challenges)
+        change = SessionChange(checks=_checks(request.checks), metadata=dict(request.metadata),
+                               lifetime_us=_lifetime(request.lifetime))
+        result = await self.sessions.set(principal, request.session_id, change)
+        return pb.SetSessionResponse(details=self._details(result), session_token=result.token)
+
+    @rpc
+    async def get_session(self, request: pb.GetSessionRequest, principal: Principal) -> pb.GetSessionResponse:
+        session = await self.sessions.get(principal, request.session_id, _optional(request, "session_token"))
+        return pb.GetSessionResponse(session=session_message(session))
+
+    @rpc
+    async def list_sessions(self, request: pb.ListSessionsRequest, principal: Principal) -> pb.ListSessionsResponse:
+        query = request.query or object_pb.ListQuery()
+        page = convert.page(query.offset, query.limit, query.asc, default_limit=self.settings.default_query_limit,
+                            max_limit=self.settings.max_query_limit)
+        filters = [_filter(q, principal) for q in request.queries]
+        total, sessions = await self.sessions.list(
+            principal, filters, offset=page.offset, limit=page.limit,
+            sort_by_creation=int(request.sorting_column) == 1, asc=page.asc)
+        return pb.ListSessionsResponse(details=convert.list_details(total, now_us()),
+                                       sessions=[session_message(s) for s in sessions])
+
+    @rpc
+    async def delete_session(self, request: pb.DeleteSessionRequest, principal: Principal) -> pb.DeleteSessionResponse:
+        result = await self.sessions.delete(principal, request.session_id, _optional(request, "session_token"))
+        return pb.DeleteSessionResponse(details=self._details(result))

@@ -1,0 +1,49 @@
+"""A session token used as an OAuth2 bearer token.
+
+The caller becomes the session's checked user, with that user's own permissions. A token is
+refused when it is not the session's current token, the session is expired or ended, no
+authentication factor beyond the user check was verified, the user is no longer active, or the
+login policy forces MFA and the session has a single factor.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from ..auth.principal import Principal
+from ..clock import now_us
+from ..crypto import tokens
+from ..store import policies
+from ..store import sessions as session_store
+from ..store import users as user_store
+from ..store.db import Database
+from ..users.model import UserState
+
+
+class SessionBearer:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def resolve(self, token: str) -> Principal | None:
+        session_id = tokens.session_id_of(token)
+        if session_id is None:
+            return None
+        return await self.db.read(lambda conn: self._resolve(conn, session_id, token))
+
+    @staticmethod
+    def _resolve(conn: Connection, session_id: str, token: str) -> Principal | None:
+        session = session_store.get(conn, session_id)
+        if session is None or not tokens.same_hash(token, session.token_hash):
+            return None
+        if session.is_expired(now_us()) or session.user_id is None:
+            return None
+        if session.factors.authentication_factors() == 0:
+            return None
+        user = user_store.get_user(conn, session.user_id)
+        if user is None or user.state != UserState.ACTIVE:
+            return None
+        if not user.is_machine and not session.factors.is_multi_factor():
+            if policies.policy_for(conn, user.org_id).force_mfa:
+                return None
+        return Principal(user_id=user.id, org_id=user.org_id, is_machine=user.is_machine, method="session",
+                         grants=user_store.grants_of(conn, user.id), session_id=session.id)

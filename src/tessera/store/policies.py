@@ -1,0 +1,46 @@
+"""SQL for login policies (lockout limits and forced MFA) and the users' failed-attempt counters.
+
+The instance default has scope ``""``; an organization's own row overrides it entirely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Connection, select, update
+
+from .schema import login_policies, users
+
+
+@dataclass(frozen=True)
+class LoginPolicy:
+    max_password_attempts: int = 0  # 0: no lockout
+    max_otp_attempts: int = 0
+    force_mfa: bool = False
+
+
+def policy_for(conn: Connection, org_id: str | None) -> LoginPolicy:
+    """The organization's policy if it has one, else the instance default."""
+    scopes = [org_id, ""] if org_id else [""]
+    rows = {r.scope: r for r in conn.execute(select(login_policies).where(login_policies.c.scope.in_(scopes)))}
+    row = rows.get(org_id or "") or rows.get("")
+    if row is None:
+        return LoginPolicy()
+    return LoginPolicy(row.max_password_attempts, row.max_otp_attempts, bool(row.force_mfa))
+
+
+def set_policy(conn: Connection, scope: str, policy: LoginPolicy) -> None:
+    values = asdict(policy)
+    exists = conn.execute(select(login_policies.c.scope).where(login_policies.c.scope == scope)).first()
+    if exists:
+        conn.execute(update(login_policies).where(login_policies.c.scope == scope).values(**values))
+    else:
+        conn.execute(login_policies.insert().values(scope=scope, **values))
+
+
+def delete_policy(conn: Connection, scope: str) -> bool:
+    return conn.execute(login_policies.delete().where(login_policies.c.scope == scope)).rowcount > 0
+
+
+def set_counter(conn: Connection, user_id: str, column: str, value: int) -> None:
+    conn.execute(update(users).where(users.c.id == user_id).values({column: value}))

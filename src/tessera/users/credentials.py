@@ -1,0 +1,148 @@
+"""Checking a user's password and TOTP code, with lockout.
+
+Counting is atomic: an attempt reserves its place in the failed-attempt counter under a row
+lock *before* the (slow) password hash is verified, so that N parallel wrong passwords against a
+limit of L never evaluate more than L of them. A success gives the place back (resets the count).
+The attempt that reaches the limit locks the user and still answers ``invalid_argument``; later
+attempts answer ``failed_precondition``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from ..clock import now_us
+from ..crypto.passwords import PasswordHashing
+from ..crypto.sealing import Sealer
+from ..errors import Code, TesseraError, failed_precondition, invalid_argument, not_found
+from ..store import events, policies
+from ..store import users as store
+from ..store.db import Database
+from .model import User, UserState
+from .service import UserService, totp_step_matching
+
+
+@dataclass(frozen=True)
+class _Reservation:
+    password_hash: str | None
+    attempts: int  # the failed count including this attempt
+    limit: int
+
+
+def _wrong_password(attempts: int) -> TesseraError:
+    return TesseraError(Code.INVALID_ARGUMENT, "COMMAND-3M0fs", "Password is invalid", failed_attempts=attempts)
+
+
+class CredentialChecker:
+    def __init__(self, db: Database, hashing: PasswordHashing, sealer: Sealer, users: UserService) -> None:
+        self.db = db
+        self.hashing = hashing
+        self.sealer = sealer
+        self.users = users
+
+    async def check_password(self, user_id: str, password: str) -> int:
+        """Verify ``password``; returns the check time in microseconds or raises."""
+        reservation = await self.db.write(lambda conn: self._reserve_password_attempt(conn, user_id))
+        result = await self.hashing.verify(reservation.password_hash, password)
+        if result.ok:
+            checked_at = now_us()
+            await self.db.write(lambda conn: self._password_succeeded(conn, user_id, result.new_hash))
+            return checked_at
+        await self.db.write(lambda conn: self._password_failed(conn, user_id, reservation))
+        raise _wrong_password(reservation.attempts)
+
+    def _reserve_password_attempt(self, conn: Connection, user_id: str) -> _Reservation:
+        user = store.get_user(conn, user_id, for_update=True)
+        if user is None:
+            raise not_found("COMMAND-3n8fs", "User could not be found")
+        if user.state == UserState.LOCKED:
+            raise failed_precondition("COMMAND-JLK35", "User is locked")
+        if not user.can_log_in:
+            raise failed_precondition("COMMAND-3M9sd", "User is not active")
+        password_hash = store.get_password_hash(conn, user_id)
+        if not password_hash:
+            raise failed_precondition("COMMAND-3nJ4t", "User has no password set")
+        policy = policies.policy_for(conn, user.org_id)
+        if policy.max_password_attempts and user.failed_password_attempts >= policy.max_password_attempts:
+            raise failed_precondition("COMMAND-JLK35", "User is locked")
+        attempts = user.failed_password_attempts + 1
+        policies.set_counter(conn, user_id, "failed_password_attempts", attempts)
+        return _Reservation(password_hash, attempts, policy.max_password_attempts)
+
+    def _password_succeeded(self, conn: Connection, user_id: str, new_hash: str | None) -> None:
+        user = store.get_user(conn, user_id, for_update=True)
+        if user is None:
+            raise not_found("COMMAND-3n8fs", "User could not be found")
+        if user.state == UserState.LOCKED:
+            raise failed_precondition("COMMAND-SFA3t", "User is locked")
+        values: dict[str, object] = {"failed_password_attempts": 0}
+        if new_hash:  # an imported bcrypt hash or outdated cost: upgrade it now
+            values["password_hash"] = new_hash
+        at = now_us()
+        sequence = store.update_user(conn, user_id, values, at=at)
+        events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=sequence,
+                      event_type="user.human.password.check.succeeded", creator=None, at=at)
+
+    def _password_failed(self, conn: Connection, user_id: str, reservation: _Reservation) -> None:
+        user = store.get_user(conn, user_id, for_update=True)
+        if user is None:
+            return
+        at = now_us()
+        lock = reservation.limit > 0 and reservation.attempts >= reservation.limit and user.can_log_in
+        values: dict[str, object] = {"state": UserState.LOCKED} if lock else {}
+        sequence = store.update_user(conn, user_id, values, at=at)
+        events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=sequence,
+                      event_type="user.human.password.check.failed", creator=None, at=at,
+                      payload={"attempts": reservation.attempts})
+        if lock:
+            events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=sequence + 1,
+                          event_type="user.locked", creator=None, at=at, payload={"reason": "lockout policy"})
+            store.update_user(conn, user_id, {}, at=at)
+            for hook in self.users.on_deactivated:
+                hook(conn, user_id, at, None)
+
+    async def check_totp(self, user: User, code: str) -> int:
+        """Verify a TOTP code (once only); returns the check time or raises."""
+        outcome = await self.db.write(lambda conn: self._check_totp(conn, user.id, code))
+        if isinstance(outcome, TesseraError):
+            raise outcome  # raised after commit, so the failed attempt stays counted
+        return outcome
+
+    def _check_totp(self, conn: Connection, user_id: str, code: str) -> int | TesseraError:
+        user = store.get_user(conn, user_id, for_update=True)
+        if user is None:
+            raise not_found("COMMAND-3n8fs", "User could not be found")
+        sealed, ready, last_step = store.get_totp_secret(conn, user_id)
+        if not sealed or not ready:
+            raise failed_precondition("COMMAND-3Mif9s", "TOTP is not set up")
+        if user.state == UserState.LOCKED:
+            raise failed_precondition("COMMAND-SF3fg", "User is locked")
+        secret = self.sealer.open(sealed)
+        step = totp_step_matching(secret, code, last_step)
+        at = now_us()
+        if step is not None:
+            sequence = store.update_user(conn, user_id, {"totp_last_step": step, "failed_otp_attempts": 0}, at=at)
+            events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=sequence,
+                          event_type="user.human.otp.check.succeeded", creator=None, at=at)
+            return at
+        if totp_step_matching(secret, code, None) is not None:
+            raise invalid_argument("TOTP-Auw0a", "Code was already used")
+        return self._totp_failed(conn, user, at)
+
+    def _totp_failed(self, conn: Connection, user: User, at: int) -> TesseraError:
+        policy = policies.policy_for(conn, user.org_id)
+        attempts = user.failed_otp_attempts + 1
+        lock = policy.max_otp_attempts > 0 and attempts >= policy.max_otp_attempts
+        values: dict[str, object] = {"failed_otp_attempts": attempts}
+        if lock:
+            values["state"] = UserState.LOCKED
+        sequence = store.update_user(conn, user.id, values, at=at)
+        events.append(conn, aggregate_type="user", aggregate_id=user.id, sequence=sequence,
+                      event_type="user.locked" if lock else "user.human.otp.check.failed", creator=None, at=at,
+                      payload={"attempts": attempts})
+        if lock:
+            for hook in self.users.on_deactivated:
+                hook(conn, user.id, at, None)
+        return invalid_argument("EVENT-8isk2", "Invalid code")
