@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from .api.asgi import TesseraApp
-from .api.compat import TolerantJSONCodec
+from .api.me import MeEndpoint
+from .api.compat import CheckedBinaryCodec, TolerantJSONCodec
 from .api.org_handlers import OrgHandlers
 from .api.rest import RestRouter, Route
 from .api.session_handlers import SessionHandlers
 from .api.user_handlers import UserHandlers
 from .container import Container
+from .sessions.pruning import prune_periodically
 from .gen.zitadel.org.v2 import org_service_pb as org_pb
 from .gen.zitadel.org.v2.org_service_connect import OrganizationServiceASGIApplication
 from .gen.zitadel.session.v2 import session_service_pb as session_pb
@@ -63,10 +65,7 @@ def _session_routes(h: SessionHandlers) -> list[Route]:
 
 def build_app(container: Container) -> TesseraApp:
     settings = container.settings
-    codecs: list[Any] = [TolerantJSONCodec()]
-    from connectrpc.codec import proto_binary_codec
-
-    codecs.append(proto_binary_codec())
+    codecs: list[Any] = [TolerantJSONCodec(), CheckedBinaryCodec()]
 
     async def default_org_id() -> str:
         return await container.default_org_id()
@@ -80,4 +79,10 @@ def build_app(container: Container) -> TesseraApp:
         OrganizationServiceASGIApplication(orgs, read_max_bytes=settings.max_body_bytes, codecs=codecs),
     ]
     rest = RestRouter(_user_routes(users) + _org_routes(orgs) + _session_routes(sessions), settings.max_body_bytes)
-    return TesseraApp(connect_apps, rest, ready=container.db.ping, on_shutdown=container.close)
+    me = MeEndpoint(container.users, container.authenticator)
+    background = []
+    if settings.prune_interval_seconds > 0:
+        background.append(lambda: prune_periodically(
+            container.sessions, settings.prune_interval_seconds, settings.prune_retention_seconds))
+    return TesseraApp(connect_apps, rest, ready=container.db.ping, on_shutdown=container.close,
+                      extra_routes={"/v2/users/me": me, "/auth/v1/users/me": me}, background=background)

@@ -13,10 +13,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from .bootstrap import BootstrapError, InitResult, ensure_instance
-from .clock import from_datetime, rfc3339
+from .clock import from_datetime, now_us, rfc3339
 from .config import ConfigError, Settings, load_settings
 from .container import Container
 from .errors import TesseraError
+from .store import policies
+from .store.policies import LoginPolicy
 from .users.model import User
 from .users.queries import Page, TextMethod, UserSort
 from .users.service import NewHuman, NewMachine, Profile
@@ -31,6 +33,10 @@ pats_app = typer.Typer(help="Manage personal access tokens of machine users.", n
 app.add_typer(users_app, name="users")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(pats_app, name="pats")
+sessions_app = typer.Typer(help="Manage sessions.", no_args_is_help=True)
+policy_app = typer.Typer(help="Login policy: lockout limits and forced MFA.", no_args_is_help=True)
+app.add_typer(sessions_app, name="sessions")
+app.add_typer(policy_app, name="policy")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory [env TESSERA_DATA_DIR; default ./.tessera]")]
 Database = Annotated[str | None, typer.Option("--database", help="postgresql+psycopg://… URL [env TESSERA_DATABASE_URL; default SQLite in the data dir]")]
@@ -356,6 +362,103 @@ def pats_revoke(
 
     _run(settings, work)
     typer.echo(f"Token {token_id} revoked.")
+
+
+# ---- sessions ----------------------------------------------------------------------------------------
+
+
+@sessions_app.command("prune")
+def sessions_prune(
+    expired_before: Annotated[str, typer.Option(
+        help="Delete sessions that expired before this: a duration ago (7d, 24h, 30m) or an ISO 8601 time")],
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None,
+) -> None:
+    """Delete expired sessions. Live sessions are never touched; safe while the server runs."""
+    from .sessions.pruning import parse_cutoff
+
+    settings = _settings(config, data_dir=data_dir, database=database)
+    try:
+        cutoff = parse_cutoff(expired_before)
+    except ValueError as exc:
+        _fail(str(exc))
+        raise
+    cutoff = min(cutoff, now_us())  # a future cut-off would reach live sessions
+
+    async def work(c: Container) -> int:
+        return await c.sessions.prune_expired(cutoff)
+
+    typer.echo(f"Deleted {_run(settings, work)} expired sessions (expired before {rfc3339(cutoff)}).")
+
+
+# ---- login policy ------------------------------------------------------------------------------------
+
+
+def _policy_row(scope: str, policy: LoginPolicy) -> dict[str, Any]:
+    return {"scope": scope or "instance", "max_password_attempts": policy.max_password_attempts,
+            "max_otp_attempts": policy.max_otp_attempts, "force_mfa": policy.force_mfa}
+
+
+_POLICY_COLUMNS = ("scope", "max_password_attempts", "max_otp_attempts", "force_mfa")
+
+
+@policy_app.command("show")
+def policy_show(
+    org: Annotated[str | None, typer.Option(help="Organization ID [default: the instance default]")] = None,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """Show the policy in force for the instance or an organization."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> LoginPolicy:
+        return await c.db.read(lambda conn: policies.policy_for(conn, org))
+
+    _output([_policy_row(org or "", _run(settings, work))], _POLICY_COLUMNS, as_json)
+
+
+@policy_app.command("set")
+def policy_set(
+    org: Annotated[str | None, typer.Option(help="Organization ID [default: the instance default]")] = None,
+    max_password_attempts: Annotated[int | None, typer.Option(min=0, help="Lock after this many wrong passwords (0: never)")] = None,
+    max_otp_attempts: Annotated[int | None, typer.Option(min=0, help="Lock after this many wrong OTP codes (0: never)")] = None,
+    force_mfa: Annotated[bool | None, typer.Option("--force-mfa/--no-force-mfa", help="Require two factors for session tokens")] = None,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """Change the instance default, or give an organization its own policy (starting from the default)."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> LoginPolicy:
+        if org and await c.orgs.get(org) is None:
+            _fail(f"organization {org} does not exist")
+
+        def tx(conn: Any) -> LoginPolicy:
+            current = policies.policy_for(conn, org)
+            updated = LoginPolicy(
+                max_password_attempts=current.max_password_attempts if max_password_attempts is None
+                else max_password_attempts,
+                max_otp_attempts=current.max_otp_attempts if max_otp_attempts is None else max_otp_attempts,
+                force_mfa=current.force_mfa if force_mfa is None else force_mfa)
+            policies.set_policy(conn, org or "", updated)
+            return updated
+
+        return await c.db.write(tx)
+
+    _output([_policy_row(org or "", _run(settings, work))], _POLICY_COLUMNS, as_json)
+
+
+@policy_app.command("reset")
+def policy_reset(
+    org: Annotated[str, typer.Option(help="Organization ID whose own policy is removed")],
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None,
+) -> None:
+    """Remove an organization's own policy so the instance default applies again."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> bool:
+        return await c.db.write(lambda conn: policies.delete_policy(conn, org))
+
+    removed = _run(settings, work)
+    typer.echo(f"Organization {org} now follows the instance default." if removed
+               else f"Organization {org} had no policy of its own.")
 
 
 def main() -> None:

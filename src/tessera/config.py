@@ -48,6 +48,9 @@ class Settings:
     # list paging
     default_query_limit: int = 100
     max_query_limit: int = 1000
+    # periodic deletion of expired sessions (0 disables it)
+    prune_interval_seconds: int = 0
+    prune_retention_seconds: int = 86400
     # request size and session metadata limits
     max_body_bytes: int = 1_048_576
     max_metadata_keys: int = 50

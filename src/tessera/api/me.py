@@ -1,0 +1,41 @@
+"""``GET /v2/users/me`` and ``GET /auth/v1/users/me``: the caller's own user.
+
+Any valid bearer works: a session token, a PAT or an OAuth access token. The answer has the
+shape of GetUserByID's response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectrpc.errors import ConnectError
+
+from ..auth.authenticate import Authenticator
+from ..errors import Code
+from ..users.service import UserService
+from .errors import gateway_body, gateway_error, to_connect_error
+from .rest import Receive, Send, respond
+from .user_handlers import user_message
+from ..gen.zitadel.user.v2 import user_service_pb as pb
+
+
+class MeEndpoint:
+    def __init__(self, users: UserService, authenticator: Authenticator) -> None:
+        self.users = users
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["method"] != "GET":
+            await respond(send, *gateway_error(Code.UNIMPLEMENTED, "API-MTH01", "Method Not Allowed"), 405)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        try:
+            principal = await self.authenticator.authenticate(headers.get("authorization"))
+            user = await self.users.get(principal, principal.user_id)
+        except Exception as exc:
+            error: ConnectError = to_connect_error(exc)
+            await respond(send, *gateway_body(error))
+            return
+        message = user_message(user)
+        body = pb.GetUserByIDResponse(details=message.details, user=message).to_json().encode()
+        await respond(send, 200, body)
