@@ -131,12 +131,11 @@ def serve(
     org_name: Annotated[str | None, typer.Option(help="Name of the default organization")] = None,
     org_domain: Annotated[str | None, typer.Option(help="Domain of the default organization")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes sharing the port (PostgreSQL only)")] = 1,
     config: ConfigFile = None,
 ) -> None:
     """Run the server (migrating and initialising the database first)."""
-    import uvicorn
-
-    from .app import build_app
+    from . import server
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir, database=database,
                          admin_pat_file=admin_pat_file, external_url=external_url, org_name=org_name,
@@ -149,14 +148,13 @@ def serve(
         container.close()
         _fail(str(exc))
     _announce(result)
-    container.instance_id = result.instance_id
-    # The thread pools and engine were used by a finished event loop; start fresh for serving.
+    # The engine and thread pools belonged to a finished event loop; serving starts afresh.
     container.close()
-    container = Container(settings)
-    container.instance_id = result.instance_id
-    typer.echo(f"Tessera listening on http://{settings.host}:{settings.port}")
-    uvicorn.run(build_app(container), host=settings.host, port=settings.port, loop="uvloop",
-                http="httptools", log_level=settings.log_level, access_log=False, lifespan="on")
+    if workers > 1 and settings.uses_sqlite:
+        _fail("several workers need PostgreSQL (--database); SQLite allows one writer")
+    typer.echo(f"Tessera listening on http://{settings.host}:{settings.port}"
+               + (f" with {workers} workers" if workers > 1 else ""))
+    server.serve(settings, result.instance_id, workers=workers)
 
 
 @app.command()
