@@ -51,6 +51,7 @@ class ServerProcess:
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=free_port)  # gRPC over HTTP/2 (h2c)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -59,12 +60,17 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
     def admin_pat(self) -> str:
         return (self.data_dir / "admin.pat").read_text().strip()
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
         env = {**os.environ, "TESSERA_DATA_DIR": str(self.data_dir), "TESSERA_PORT": str(self.port),
+               "TESSERA_GRPC_PORT": str(self.grpc_port),
                "TESSERA_HOST": "127.0.0.1", "TESSERA_LOG_LEVEL": "warning",
                # cheap password hashing keeps the suite fast; production defaults are OWASP's
                "TESSERA_PASSWORD_MEMORY_KIB": "1024", "TESSERA_PASSWORD_TIME_COST": "1", **self.extra_env}

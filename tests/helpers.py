@@ -14,7 +14,8 @@ from .conftest import ServerProcess
 PASSWORD = "Test-Passw0rd!"
 
 
-def connect(server: ServerProcess, service: str, method: str, body: dict[str, Any], token: str | None) -> httpx.Response:
+def connect(server: ServerProcess, service: str, method: str, body: dict[str, Any],
+            token: str | None) -> httpx.Response:
     """POST a Connect unary JSON call, as the official SDKs do."""
     headers = {"content-type": "application/json"}
     if token is not None:

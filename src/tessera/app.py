@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api.asgi import TesseraApp
-from .api.me import MeEndpoint
+from .api.asgi import ASGIApp, TesseraApp
 from .api.compat import CheckedBinaryCodec, TolerantJSONCodec
+from .api.cors import CORSMiddleware
+from .api.grpc import GrpcAdapter, standard_services
+from .api.me import MeEndpoint
+from .api.oauth import oauth_routes
 from .api.org_handlers import OrgHandlers
 from .api.rest import RestRouter, Route
 from .api.session_handlers import SessionHandlers
 from .api.user_handlers import UserHandlers
 from .container import Container
-from .sessions.pruning import prune_periodically
 from .gen.zitadel.org.v2 import org_service_pb as org_pb
 from .gen.zitadel.org.v2.org_service_connect import OrganizationServiceASGIApplication
 from .gen.zitadel.session.v2 import session_service_pb as session_pb
 from .gen.zitadel.session.v2.session_service_connect import SessionServiceASGIApplication
 from .gen.zitadel.user.v2 import user_service_pb as user_pb
 from .gen.zitadel.user.v2.user_service_connect import UserServiceASGIApplication
+from .sessions.pruning import prune_periodically
 
 
 def _user_routes(h: UserHandlers) -> list[Route]:
@@ -43,6 +46,11 @@ def _user_routes(h: UserHandlers) -> list[Route]:
               user_pb.AddPersonalAccessTokenRequest),
         Route("DELETE", "/v2/users/{user_id}/pats/{token_id}", h.remove_personal_access_token,
               user_pb.RemovePersonalAccessTokenRequest, body=False),
+        Route("POST", "/v2/users/keys/search", h.list_keys, user_pb.ListKeysRequest),
+        Route("POST", "/v2/users/{user_id}/keys", h.add_key, user_pb.AddKeyRequest),
+        Route("DELETE", "/v2/users/{user_id}/keys/{key_id}", h.remove_key, user_pb.RemoveKeyRequest, body=False),
+        Route("POST", "/v2/users/{user_id}/secret", h.add_secret, user_pb.AddSecretRequest),
+        Route("DELETE", "/v2/users/{user_id}/secret", h.remove_secret, user_pb.RemoveSecretRequest, body=False),
     ]
 
 
@@ -70,7 +78,7 @@ def build_app(container: Container) -> TesseraApp:
     async def default_org_id() -> str:
         return await container.default_org_id()
 
-    users = UserHandlers(container.users, container.authenticator, settings)
+    users = UserHandlers(container.users, container.authenticator, settings, container.machine_keys)
     orgs = OrgHandlers(container.orgs, container.authenticator, settings, default_org_id)
     sessions = SessionHandlers(container.sessions, container.authenticator, settings)
     connect_apps = [
@@ -84,5 +92,18 @@ def build_app(container: Container) -> TesseraApp:
     if settings.prune_interval_seconds > 0:
         background.append(lambda: prune_periodically(
             container.sessions, settings.prune_interval_seconds, settings.prune_retention_seconds))
+    connect_apps += standard_services(connect_apps, container.db.ping)  # gRPC health and reflection
     return TesseraApp(connect_apps, rest, ready=container.db.ping, on_shutdown=container.close,
-                      extra_routes={"/v2/users/me": me, "/auth/v1/users/me": me}, background=background)
+                      extra_routes={"/v2/users/me": me, "/auth/v1/users/me": me,
+                                    **oauth_routes(container.db, container.access_tokens, container.signing_keys,
+                                                   settings)},
+                      background=background)
+
+
+def build_asgi_app(container: Container) -> ASGIApp:
+    """What the servers run: ``build_app`` behind gRPC-Web text decoding and, if configured, CORS."""
+    settings = container.settings
+    app: ASGIApp = GrpcAdapter(build_app(container), grpc_port=settings.effective_grpc_port)
+    if settings.cors_origin_list:
+        app = CORSMiddleware(app, settings.cors_origin_list)
+    return app

@@ -46,10 +46,20 @@ async def ensure_instance(container: Container) -> InitResult:
         return InitResult(False, existing[0], existing[1], settings.admin_pat_path)
 
     pat_path = settings.admin_pat_path
-    if pat_path is not None and pat_path.exists():
-        raise BootstrapError(
-            f"{pat_path} already exists but the database is empty; move it away or choose another path"
-        )
+    if pat_path is not None:
+        # Claim the file before writing anything, so that an unusable path fails the first start
+        # with nothing created (a retry with a good path then works) instead of losing the token.
+        _reserve_secret_file(pat_path)
+    try:
+        return await _create_instance(container, pat_path)
+    except BaseException:
+        if pat_path is not None:
+            pat_path.unlink(missing_ok=True)
+        raise
+
+
+async def _create_instance(container: Container, pat_path: Path | None) -> InitResult:
+    settings = container.settings
     instance_id = new_id()
     org_id, _, _ = await container.orgs.add(None, settings.org_name, domain=settings.org_domain)
     admin_id, _ = await container.users.add_machine(
@@ -70,8 +80,18 @@ async def ensure_instance(container: Container) -> InitResult:
     container.instance_id = instance_id
     pat = await container.users.add_pat(None, admin_id, None)
     if pat_path is not None:
-        write_secret_file(pat_path, pat.token + "\n")
+        with pat_path.open("w") as handle:  # the reserved file, still mode 0600
+            handle.write(pat.token + "\n")
     return InitResult(True, instance_id, admin_id, pat_path)
+
+
+def _reserve_secret_file(path: Path) -> None:
+    if path.exists():
+        raise BootstrapError(f"{path} already exists but the database is empty; move it away or choose another path")
+    try:
+        write_secret_file(path, "")
+    except OSError as exc:
+        raise BootstrapError(f"cannot create {path}: {exc.strerror or exc}") from None
 
 
 def write_secret_file(path: Path, content: str) -> None:

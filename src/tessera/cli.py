@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from .bootstrap import BootstrapError, InitResult, ensure_instance
 from .clock import from_datetime, now_us, rfc3339
@@ -38,8 +39,10 @@ policy_app = typer.Typer(help="Login policy: lockout limits and forced MFA.", no
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(policy_app, name="policy")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory [env TESSERA_DATA_DIR; default ./.tessera]")]
-Database = Annotated[str | None, typer.Option("--database", help="postgresql+psycopg://… URL [env TESSERA_DATABASE_URL; default SQLite in the data dir]")]
+DataDir = Annotated[Path | None, typer.Option(
+    "--data-dir", help="Data directory [env TESSERA_DATA_DIR; default ./.tessera]")]
+Database = Annotated[str | None, typer.Option(
+    "--database", help="postgresql+psycopg://… URL [env TESSERA_DATABASE_URL; default SQLite in the data dir]")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML settings file [env TESSERA_CONFIG]")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table")]
 
@@ -57,12 +60,18 @@ def _settings(config: Path | None, **flags: Any) -> Settings:
         raise  # unreachable
 
 
+def _database_reason(exc: SQLAlchemyError) -> str:
+    """The driver's own first line (never the SQL or its parameters)."""
+    reason = str(getattr(exc, "orig", None) or type(exc).__name__)
+    return reason.splitlines()[0] if reason else type(exc).__name__
+
+
 def _fail(message: str, code: int = 1) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
 
-def _run(settings: Settings, work: Callable[[Container], Awaitable[T]], *, migrate: bool = True) -> T:
+def _run(settings: Settings, work: Callable[[Container], Coroutine[Any, Any, T]], *, migrate: bool = True) -> T:
     """Open the database (migrating it first), run ``work``, close."""
     container = Container(settings)
     try:
@@ -131,6 +140,7 @@ def serve(
     org_name: Annotated[str | None, typer.Option(help="Name of the default organization")] = None,
     org_domain: Annotated[str | None, typer.Option(help="Domain of the default organization")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="gRPC (HTTP/2) port; 0 turns it off [default PORT+1]")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes sharing the port (PostgreSQL only)")] = 1,
     config: ConfigFile = None,
 ) -> None:
@@ -139,22 +149,33 @@ def serve(
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir, database=database,
                          admin_pat_file=admin_pat_file, external_url=external_url, org_name=org_name,
-                         org_domain=org_domain, log_level=log_level)
-    container = Container(settings)
+                         org_domain=org_domain, log_level=log_level, grpc_port=grpc_port)
+    try:
+        container = Container(settings)
+    except OSError as exc:  # e.g. a read-only or missing data directory
+        _fail(f"cannot use the data directory: {exc.strerror or exc}")
     try:
         container.migrate()
         result = asyncio.run(ensure_instance(container))
     except (BootstrapError, TesseraError) as exc:
         container.close()
         _fail(str(exc))
+    except SQLAlchemyError as exc:  # unreachable, read-only or full database: one line, no traceback
+        container.close()
+        _fail(f"cannot use the database: {_database_reason(exc)}")
     _announce(result)
     # The engine and thread pools belonged to a finished event loop; serving starts afresh.
     container.close()
     if workers > 1 and settings.uses_sqlite:
         _fail("several workers need PostgreSQL (--database); SQLite allows one writer")
+    grpc = settings.effective_grpc_port
     typer.echo(f"Tessera listening on http://{settings.host}:{settings.port}"
+               + (f", gRPC on {'https' if settings.grpc_tls_cert else 'http'}://{settings.host}:{grpc}" if grpc else "")
                + (f" with {workers} workers" if workers > 1 else ""))
-    server.serve(settings, result.instance_id, workers=workers)
+    try:
+        server.serve(settings, result.instance_id, workers=workers)
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -269,6 +290,25 @@ _user_state_command("unlock", "Unlock a user and reset failed attempt counters."
 _user_state_command("delete", "Delete a user and end its sessions.")
 
 
+@users_app.command("grant")
+def users_grant(
+    user_id: Annotated[str, typer.Argument(help="User ID")],
+    role: Annotated[str, typer.Argument(help="IAM_OWNER, IAM_LOGIN_CLIENT or IAM_USER_MANAGER; with --org "
+                                             "ORG_OWNER or ORG_USER_MANAGER")],
+    org: Annotated[str | None, typer.Option(help="Grant the role on this organization only")] = None,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None,
+) -> None:
+    """Give a user a role on the instance or on one organization (login clients need IAM_LOGIN_CLIENT)."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> bool:
+        return await c.users.grant(user_id, role, org or "")
+
+    added = _run(settings, work)
+    where = f"organization {org}" if org else "the instance"
+    typer.echo(f"User {user_id}: {role} on {where} " + ("granted." if added else "was already granted."))
+
+
 # ---- organizations -------------------------------------------------------------------------------
 
 
@@ -368,10 +408,10 @@ def pats_revoke(
 @sessions_app.command("prune")
 def sessions_prune(
     expired_before: Annotated[str, typer.Option(
-        help="Delete sessions that expired before this: a duration ago (7d, 24h, 30m) or an ISO 8601 time")],
+        help="Delete sessions that expired or ended before this: a duration ago (7d, 24h, 30m) or an ISO 8601 time")],
     data_dir: DataDir = None, database: Database = None, config: ConfigFile = None,
 ) -> None:
-    """Delete expired sessions. Live sessions are never touched; safe while the server runs."""
+    """Delete expired sessions and the tombstones of ended ones; never a live one. Safe while the server runs."""
     from .sessions.pruning import parse_cutoff
 
     settings = _settings(config, data_dir=data_dir, database=database)
@@ -385,7 +425,7 @@ def sessions_prune(
     async def work(c: Container) -> int:
         return await c.sessions.prune_expired(cutoff)
 
-    typer.echo(f"Deleted {_run(settings, work)} expired sessions (expired before {rfc3339(cutoff)}).")
+    typer.echo(f"Deleted {_run(settings, work)} expired or ended sessions (before {rfc3339(cutoff)}).")
 
 
 # ---- login policy ------------------------------------------------------------------------------------
@@ -416,9 +456,12 @@ def policy_show(
 @policy_app.command("set")
 def policy_set(
     org: Annotated[str | None, typer.Option(help="Organization ID [default: the instance default]")] = None,
-    max_password_attempts: Annotated[int | None, typer.Option(min=0, help="Lock after this many wrong passwords (0: never)")] = None,
-    max_otp_attempts: Annotated[int | None, typer.Option(min=0, help="Lock after this many wrong OTP codes (0: never)")] = None,
-    force_mfa: Annotated[bool | None, typer.Option("--force-mfa/--no-force-mfa", help="Require two factors for session tokens")] = None,
+    max_password_attempts: Annotated[int | None, typer.Option(
+        min=0, help="Lock after this many wrong passwords (0: never)")] = None,
+    max_otp_attempts: Annotated[int | None, typer.Option(
+        min=0, help="Lock after this many wrong OTP codes (0: never)")] = None,
+    force_mfa: Annotated[bool | None, typer.Option(
+        "--force-mfa/--no-force-mfa", help="Require two factors for session tokens")] = None,
     data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
 ) -> None:
     """Change the instance default, or give an organization its own policy (starting from the default)."""
@@ -457,6 +500,117 @@ def policy_reset(
     removed = _run(settings, work)
     typer.echo(f"Organization {org} now follows the instance default." if removed
                else f"Organization {org} had no policy of its own.")
+
+
+# ---- machine keys, client secrets and signing keys --------------------------------------------------
+
+keys_app = typer.Typer(help="Machine users' keys and secrets for OAuth, and the instance's signing keys.",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    user_id: Annotated[str, typer.Option("--user", help="Machine user ID")],
+    expires: Annotated[datetime | None, typer.Option(
+        help="Expiry (ISO 8601, UTC if no zone) [default: never]")] = None,
+    public_key: Annotated[Path | None, typer.Option(
+        help="Register this PEM public key instead of generating a pair")] = None,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None,
+) -> None:
+    """Create a key and print the key file (JSON) for Zitadel.with_private_key; it is shown only once.
+
+    With --public-key nothing secret is printed: only the new key ID, as JSON.
+    """
+    settings = _settings(config, data_dir=data_dir, database=database)
+    expires_us = from_datetime(expires.replace(tzinfo=expires.tzinfo or UTC)) if expires else None
+    pem = public_key.read_bytes() if public_key else None
+
+    async def work(c: Container) -> tuple[str, bytes]:
+        key = await c.machine_keys.add_key(None, user_id, expires_us, pem)
+        return key.key_id, key.key_content
+
+    key_id, content = _run(settings, work)
+    typer.echo(content.decode() if content else json.dumps({"keyId": key_id, "userId": user_id}))
+
+
+@keys_app.command("list")
+def keys_list(
+    user_id: Annotated[str | None, typer.Option("--user", help="Only this user's keys")] = None,
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """List machine keys (never the private keys, which Tessera does not keep)."""
+    from .users.keys import KeyFilter, KeySort
+
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> list[dict[str, Any]]:
+        _, keys = await c.machine_keys.list_keys(None, KeyFilter(user_ids=(user_id,) if user_id else ()),
+                                                 Page(0, 1000, True), KeySort.CREATED_DATE)
+        return [{"id": k.id, "user_id": k.user_id, "created": rfc3339(k.created_at),
+                 "expires": rfc3339(k.expires_at)} for k in keys]
+
+    _output(_run(settings, work), ("id", "user_id", "created", "expires"), as_json)
+
+
+@keys_app.command("remove")
+def keys_remove(
+    user_id: Annotated[str, typer.Option("--user", help="Machine user ID")],
+    key_id: Annotated[str, typer.Argument(help="Key ID")],
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None,
+) -> None:
+    """Remove a key: it signs no more assertions and the tokens obtained with it stop working."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> None:
+        await c.machine_keys.remove_key(None, user_id, key_id)
+
+    _run(settings, work)
+    typer.echo(f"Key {key_id} removed.")
+
+
+@keys_app.command("secret")
+def keys_secret(
+    user_id: Annotated[str, typer.Option("--user", help="Machine user ID")],
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None,
+) -> None:
+    """Create (or replace) a machine user's client secret and print it once."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> str:
+        return (await c.machine_keys.add_secret(None, user_id)).secret
+
+    typer.echo(_run(settings, work))
+
+
+@keys_app.command("rotate-signing")
+def keys_rotate_signing(
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """Add a new key for signing JWT access tokens; the old one stays published until its tokens expire."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> tuple[str, list[str]]:
+        return await c.signing_keys.rotate()
+
+    key_id, retired = _run(settings, work)
+    if as_json:
+        typer.echo(json.dumps({"kid": key_id, "retired": retired}))
+    else:
+        typer.echo(f"New signing key {key_id}." + (f" Retired: {', '.join(retired)}." if retired else ""))
+
+
+@keys_app.command("signing")
+def keys_signing(
+    data_dir: DataDir = None, database: Database = None, config: ConfigFile = None, as_json: AsJson = False,
+) -> None:
+    """List the published signing keys (as in /oauth/v2/keys) and which one signs."""
+    settings = _settings(config, data_dir=data_dir, database=database)
+
+    async def work(c: Container) -> list[dict[str, Any]]:
+        return await c.signing_keys.describe()
+
+    _output(_run(settings, work), ("kid", "state"), as_json)
 
 
 def main() -> None:

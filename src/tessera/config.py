@@ -48,7 +48,7 @@ class Settings:
     # list paging
     default_query_limit: int = 100
     max_query_limit: int = 1000
-    # periodic deletion of expired sessions (0 disables it)
+    # periodic deletion of expired sessions and ended sessions' tombstones (0 disables it)
     prune_interval_seconds: int = 0
     prune_retention_seconds: int = 86400
     # request size and session metadata limits
@@ -56,6 +56,15 @@ class Settings:
     max_metadata_keys: int = 50
     max_metadata_key_length: int = 200
     max_metadata_value_bytes: int = 4096
+    # OAuth access tokens issued by /oauth/v2/token (12 hours, as ZITADEL)
+    access_token_lifetime_seconds: int = 43200
+    # gRPC over HTTP/2 on a port of its own (-1: port + 1; 0: no gRPC listener); TLS on it when a
+    # PEM certificate chain and key are given. gRPC-Web is served on the HTTP port either way.
+    grpc_port: int = -1
+    grpc_tls_cert: str = ""
+    grpc_tls_key: str = ""
+    # browser origins allowed to call the APIs (gRPC-Web, Connect, REST): comma-separated, or *
+    cors_origins: str = ""
 
     @property
     def sqlite_path(self) -> Path:
@@ -72,6 +81,15 @@ class Settings:
     @property
     def issuer(self) -> str:
         return (self.external_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_grpc_port(self) -> int:
+        """The gRPC port, or 0 when gRPC over HTTP/2 is turned off."""
+        return self.port + 1 if self.grpc_port < 0 else self.grpc_port
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def admin_pat_path(self) -> Path | None:
@@ -143,9 +161,17 @@ def load_settings(
 def _validate(s: Settings) -> None:
     if not (0 < s.port < 65536):
         raise ConfigError(f"port: {s.port} is not a TCP port")
+    if s.effective_grpc_port and not (0 < s.effective_grpc_port < 65536):
+        raise ConfigError(f"grpc_port: {s.effective_grpc_port} is not a TCP port (0 turns gRPC off)")
+    if s.effective_grpc_port == s.port:
+        raise ConfigError("grpc_port must differ from port (gRPC needs HTTP/2, served on a port of its own)")
+    if bool(s.grpc_tls_cert) != bool(s.grpc_tls_key):
+        raise ConfigError("grpc_tls_cert and grpc_tls_key must be given together")
     if s.default_query_limit <= 0 or s.max_query_limit < s.default_query_limit:
         raise ConfigError("default_query_limit must be positive and at most max_query_limit")
     if s.password_min_length < 1:
         raise ConfigError("password_min_length must be at least 1")
+    if s.access_token_lifetime_seconds < 60:
+        raise ConfigError("access_token_lifetime_seconds must be at least 60")
     if s.database_url and not s.database_url.startswith(("sqlite", "postgresql")):
         raise ConfigError("database_url must be a sqlite:// or postgresql+psycopg:// URL")

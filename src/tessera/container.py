@@ -6,17 +6,20 @@ from sqlalchemy import select
 
 from .auth.authenticate import Authenticator
 from .config import Settings
+from .crypto import tokens
 from .crypto.passwords import HashParameters, PasswordHashing
 from .crypto.sealing import Sealer, decode_key, load_or_create_key
+from .crypto.signing import SigningKeys
+from .oauth.access_tokens import JWT_PREFIX, AccessTokens
+from .sessions.bearer import SessionBearer
+from .sessions.service import SessionService
 from .store import migrate
 from .store.db import Database
 from .store.schema import instances
+from .users.credentials import CredentialChecker
+from .users.keys import MachineKeys
 from .users.orgs import OrgService
 from .users.passwords import PasswordPolicy
-from .crypto import tokens
-from .sessions.bearer import SessionBearer
-from .sessions.service import SessionService
-from .users.credentials import CredentialChecker
 from .users.service import UserService
 
 
@@ -42,6 +45,13 @@ class Container:
         self.credentials = CredentialChecker(self.db, self.hashing, self.sealer, self.users)
         self.sessions = SessionService(self.db, self.users, self.credentials, settings, instance_id="")
         self.authenticator.register(tokens.SESSION_TOKEN_PREFIX, SessionBearer(self.db).resolve)
+        # OAuth for service users: machine keys and secrets, signing keys, access tokens
+        self.machine_keys = MachineKeys(self.db)
+        self.signing_keys = SigningKeys(self.db, self.sealer, settings.access_token_lifetime_seconds * 1_000_000)
+        self.access_tokens = AccessTokens(self.db, self.signing_keys, settings.issuer,
+                                          settings.access_token_lifetime_seconds)
+        self.authenticator.register(tokens.ACCESS_TOKEN_PREFIX, self.access_tokens.resolve)
+        self.authenticator.register(JWT_PREFIX, self.access_tokens.resolve)
 
     @property
     def instance_id(self) -> str:

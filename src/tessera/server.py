@@ -1,26 +1,22 @@
 """Running the ASGI application: one process, or several worker processes sharing the port.
 
 Several workers only make sense on PostgreSQL (SQLite has one writer). Each worker builds its own
-Container from the settings handed over in the environment; nothing is shared in memory, so any
+Container from the settings handed over by the parent; nothing is shared in memory, so any
 number of processes, on one machine or many, can serve the same database.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from .api.asgi import TesseraApp
-from .app import build_app
+from . import serving
+from .app import build_asgi_app
 from .config import Settings
 from .container import Container
-
-_SETTINGS_ENV = "TESSERA_WORKER_SETTINGS"
 
 
 def _encode(settings: Settings) -> str:
@@ -33,24 +29,20 @@ def _decode(raw: str) -> Settings:
     return Settings(**values)
 
 
-def worker_app() -> TesseraApp:
-    """uvicorn's factory in each worker process."""
-    settings = _decode(os.environ[_SETTINGS_ENV])
+def _worker(encoded_settings: str, instance_id: str, listeners: serving.Listeners) -> None:
+    """Each worker process: its own Container, serving the sockets the parent bound."""
+    settings = _decode(encoded_settings)
     container = Container(settings)
-    container.instance_id = os.environ.get("TESSERA_WORKER_INSTANCE_ID", "")
-    return build_app(container)
+    container.instance_id = instance_id
+    serving.run(build_asgi_app(container), settings, listeners)
 
 
 def serve(settings: Settings, instance_id: str, *, workers: int = 1) -> None:
-    common: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools",
-        "log_level": settings.log_level, "access_log": False, "lifespan": "on",
-    }
+    """HTTP/1.1 on ``port`` and gRPC on ``grpc_port``, in one process or ``workers`` processes."""
+    listeners = serving.bind(settings)
     if workers > 1:
-        os.environ[_SETTINGS_ENV] = _encode(settings)
-        os.environ["TESSERA_WORKER_INSTANCE_ID"] = instance_id
-        uvicorn.run("tessera.server:worker_app", factory=True, workers=workers, **common)
+        serving.supervise(workers, functools.partial(_worker, _encode(settings), instance_id), listeners)
         return
     container = Container(settings)
     container.instance_id = instance_id
-    uvicorn.run(build_app(container), **common)
+    serving.run(build_asgi_app(container), settings, listeners)

@@ -132,7 +132,8 @@ def test_totp_step_up_and_its_errors(server: ServerProcess) -> None:
     user, secret = _totp_user(server)
     totp = pyotp.TOTP(secret)
     session = sign_in(server, user["name"])
-    ok = session_call(server, "SetSession", {"sessionId": session["sessionId"], "checks": {"totp": {"code": totp.now()}}})
+    ok = session_call(server, "SetSession",
+                      {"sessionId": session["sessionId"], "checks": {"totp": {"code": totp.now()}}})
     assert ok.status_code == 200, ok.text
     got = session_call(server, "GetSession", {"sessionId": session["sessionId"]}).json()["session"]
     first_verified = got["factors"]["totp"]["verifiedAt"]

@@ -92,7 +92,8 @@ def test_lock_deactivate_and_delete_end_all_sessions(server: ServerProcess) -> N
         assert user_call(server, action, user["id"]).status_code == 200
         assert _sessions_of(server, user["id"]) == []
         for token in tokens:
-            assert httpx.get(f"{server.url}/v2/users/me", headers={"authorization": f"Bearer {token}"}).status_code == 401
+            me = httpx.get(f"{server.url}/v2/users/me", headers={"authorization": f"Bearer {token}"})
+            assert me.status_code == 401
 
 
 def test_password_change_removes_the_password_factor_of_older_sessions(server: ServerProcess) -> None:

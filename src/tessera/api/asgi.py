@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
-from .errors import body_too_large, to_connect_error
+from ..errors import TesseraError, invalid_argument, unauthenticated
+from ..gen.zitadel.message_pb import ErrorDetail
+from .errors import body_too_large, gateway_body, to_connect_error
 from .rest import Receive, RestRouter, Send
 
 ASGIApp = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
@@ -48,6 +51,10 @@ class TesseraApp:
             await _json(send, 200 if ok else 503, {"status": "ok" if ok else "database unavailable"})
             return
         service = self._services.get(path.rsplit("/", 1)[0]) if path.count("/") == 2 else None
+        problem = _header_problem(scope.get("headers", ()))
+        if problem is not None:
+            await _refuse(send, problem, connect=service is not None)
+            return
         if service is not None:
             await service(scope, _limited(receive, self._rest.max_body_bytes), send)
             return
@@ -89,6 +96,41 @@ def _limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return receive_within_limit
+
+
+def _header_problem(headers: Any) -> TesseraError | None:
+    """Headers no protocol adapter can use safely, refused alike on Connect, gRPC and REST.
+
+    Two ``Authorization`` headers are ambiguous (Connect would read the first, REST the last,
+    a proxy in front perhaps another), and header values that are not UTF-8 text make the
+    Connect framework fail with an internal error.
+    """
+    authorizations = 0
+    for key, value in headers:
+        if key == b"authorization":
+            authorizations += 1
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return invalid_argument("API-HDR01", "Request headers must be UTF-8 text")
+    if authorizations > 1:
+        return unauthenticated("AUTH-2auth", "Only one authorization header is allowed")
+    return None
+
+
+async def _refuse(send: Send, error: TesseraError, *, connect: bool) -> None:
+    """Answer with ``error`` as Connect JSON (service paths) or grpc-gateway JSON (everything else)."""
+    if not connect:
+        status, body = gateway_body(to_connect_error(error))
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+        return
+    detail = ErrorDetail(id=error.error_id, message=error.text).to_binary()
+    await _json(send, error.code.http_status, {
+        "code": error.code.connect_name, "message": error.wire_message,
+        "details": [{"type": "zitadel.v1.ErrorDetail", "value": base64.b64encode(detail).decode().rstrip("="),
+                     "debug": {"id": error.error_id, "message": error.text}}]})
 
 
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:

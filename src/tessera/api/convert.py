@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+from typing import TypeVar
+
 from protobuf.wkt.google.protobuf.duration_pb import Duration
 from protobuf.wkt.google.protobuf.timestamp_pb import Timestamp
 
@@ -10,7 +13,10 @@ from ..gen.zitadel.object.v2 import object_pb
 from ..users.model import WriteDetails
 from ..users.queries import Page
 
+E = TypeVar("E", bound=enum.Enum)
+
 _MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the largest valid protobuf Timestamp
+_MAX_OFFSET = 2**63 - 1  # uint64 on the wire, but SQL offsets are signed 64-bit integers
 
 
 def timestamp(us: int | None) -> Timestamp | None:
@@ -49,8 +55,20 @@ def page(offset: int, limit: int, asc: bool, *, default_limit: int, max_limit: i
     """Paging with ZITADEL's rules: 0 means the default, above the maximum is an error."""
     if limit > max_limit:
         raise invalid_argument("QUERY-4M0fs", f"Limit exceeds the maximum of {max_limit}")
+    if offset > _MAX_OFFSET:
+        raise invalid_argument("QUERY-0ffs1", f"Offset exceeds the maximum of {_MAX_OFFSET}")
     return Page(offset=offset, limit=limit or default_limit, asc=asc)
 
 
 def list_details(total: int, timestamp_us: int) -> object_pb.ListDetails:
     return object_pb.ListDetails(total_result=total, timestamp=timestamp(timestamp_us))
+
+
+def enum_value(kind: type[E], number: int, field: str) -> E:
+    """The enum member for a wire enum number; numbers the enum does not define are invalid.
+
+    Generated enums accept any number (proto3 enums are open), so membership is checked here.
+    """
+    if int(number) not in {member.value for member in kind}:
+        raise invalid_argument("API-ENUM1", f"{field} has an unknown value {int(number)}")
+    return kind(int(number))

@@ -12,11 +12,11 @@ from connectrpc.errors import ConnectError
 
 from ..auth.authenticate import Authenticator
 from ..errors import Code
+from ..gen.zitadel.user.v2 import user_service_pb as pb
 from ..users.service import UserService
 from .errors import gateway_body, gateway_error, to_connect_error
 from .rest import Receive, Send, respond
 from .user_handlers import user_message
-from ..gen.zitadel.user.v2 import user_service_pb as pb
 
 
 class MeEndpoint:
@@ -32,10 +32,10 @@ class MeEndpoint:
         try:
             principal = await self.authenticator.authenticate(headers.get("authorization"))
             user = await self.users.get(principal, principal.user_id)
-        except Exception as exc:
+            message = user_message(user)
+            body = pb.GetUserByIDResponse(details=message.details, user=message).to_json().encode()
+        except Exception as exc:  # encoding too: its failure is internal (API-INT01), never its text
             error: ConnectError = to_connect_error(exc)
             await respond(send, *gateway_body(error))
             return
-        message = user_message(user)
-        body = pb.GetUserByIDResponse(details=message.details, user=message).to_json().encode()
         await respond(send, 200, body)

@@ -32,16 +32,19 @@ def org_message(org: Organization) -> org_pb.Organization:
         state=org_pb.OrganizationState(org.state), name=org.name, primary_domain=org.primary_domain)
 
 
+MAX_ORG_QUERIES = 100  # each domain query is a correlated subquery; this bounds the statement
+
+
 def _org_query(search: query_pb.SearchQuery, default_org_id: str) -> OrgFilter:
     if search.query is None:
         raise invalid_argument("GRPC-Sfefs", "List.Query.Invalid")
     kind, value = search.query.field, search.query.value
     if kind == "name_query":
-        return OrgFilter("name", value.name, TextMethod(int(value.method)))
+        return OrgFilter("name", value.name, convert.enum_value(TextMethod, value.method, "method"))
     if kind == "domain_query":
-        return OrgFilter("domain", value.domain, TextMethod(int(value.method)))
+        return OrgFilter("domain", value.domain, convert.enum_value(TextMethod, value.method, "method"))
     if kind == "state_query":
-        return OrgFilter("state", str(int(value.state)))
+        return OrgFilter("state", str(int(convert.enum_value(org_pb.OrganizationState, value.state, "state"))))
     if kind == "id_query":
         return OrgFilter("id", value.id)
     if kind == "default_query":
@@ -49,7 +52,7 @@ def _org_query(search: query_pb.SearchQuery, default_org_id: str) -> OrgFilter:
     raise invalid_argument("GRPC-Sfefs", "List.Query.Invalid")
 
 
-class OrgHandlers(OrganizationServiceProtocol):
+class OrgHandlers(OrganizationServiceProtocol):  # type: ignore[misc]  # generated stubs are skipped, so Any
     def __init__(self, orgs: OrgService, authenticator: Authenticator, settings: Settings,
                  default_org_id: Callable[[], Awaitable[str]]) -> None:
         self.orgs = orgs
@@ -89,8 +92,11 @@ class OrgHandlers(OrganizationServiceProtocol):
         page = convert.page(query.offset, query.limit, query.asc, default_limit=self.settings.default_query_limit,
                             max_limit=self.settings.max_query_limit)
         default_org = await self._default_org_id()
+        if len(request.queries) > MAX_ORG_QUERIES:
+            raise invalid_argument("ORG-Qcost", f"At most {MAX_ORG_QUERIES} queries are allowed in one request")
         filters = [_org_query(s, default_org) for s in request.queries]
-        order_by = "name" if int(request.sorting_column) == 1 else "created"
+        sort = convert.enum_value(query_pb.OrganizationFieldName, request.sorting_column, "sorting_column")
+        order_by = "name" if sort == query_pb.OrganizationFieldName.NAME else "created"
         total, orgs = await self.orgs.list(principal, filters, page, order_by)
         return pb.ListOrganizationsResponse(details=convert.list_details(total, now_us()),
                                             sorting_column=request.sorting_column,

@@ -17,8 +17,10 @@ from urllib.parse import parse_qsl
 from connectrpc.errors import ConnectError
 from protobuf import Message
 
-from ..errors import Code
-from .errors import gateway_body, gateway_error
+from ..errors import Code, TesseraError
+from .compat import encode_response, normalize
+from .errors import body_too_large, gateway_body, gateway_error, to_connect_error, undecodable
+from .json_validation import check_enums
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -70,26 +72,31 @@ class RestRouter:
         route, params, path_known = self.match(scope["method"], scope["path"])
         if route is None:
             if path_known:
-                await _respond(send, *gateway_error(Code.UNIMPLEMENTED, "API-MTH01", "Method Not Allowed"), 405)
+                await respond(send, *gateway_error(Code.UNIMPLEMENTED, "API-MTH01", "Method Not Allowed"), 405)
             else:
-                await _respond(send, 404, json.dumps({"code": 5, "message": "Not Found", "details": []}).encode())
+                await respond(send, 404, json.dumps({"code": 5, "message": "Not Found", "details": []}).encode())
             return
         try:
-            fields = await self._request_fields(route, scope, receive, params)
+            fields = normalize(route.request_type, await self._request_fields(route, scope, receive, params))
+            # Query parameters are text, so a defined enum number may come as a string ("1").
+            check_enums(route.request_type, fields, numeric_strings=True)
             request = route.request_type.from_json(json.dumps(fields), ignore_unknown_fields=True)
         except _BodyTooLarge:
-            await _respond(send, *gateway_error(Code.RESOURCE_EXHAUSTED, "API-SIZE1",
-                                                f"Request body is larger than {self.max_body_bytes} bytes"))
+            await respond(send, *gateway_body(to_connect_error(body_too_large(self.max_body_bytes))))
             return
-        except (ValueError, TypeError, KeyError) as exc:
-            await _respond(send, *gateway_error(Code.INVALID_ARGUMENT, "API-JSON1", _decode_message(exc)))
+        except TesseraError as exc:  # an unknown enum value
+            await respond(send, *gateway_body(to_connect_error(exc)))
+            return
+        except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:  # Overflow: int range
+            await respond(send, *gateway_body(to_connect_error(undecodable(exc))))
             return
         try:
             response = await route.call(request, _Headers(scope.get("headers", ())))
+            body = encode_response(_json_bytes, response)
         except ConnectError as error:
-            await _respond(send, *gateway_body(error))
+            await respond(send, *gateway_body(error))
             return
-        await _respond(send, route.success_status, response.to_json().encode())
+        await respond(send, route.success_status, body)
 
     async def _request_fields(self, route: Route, scope: dict[str, Any], receive: Receive,
                               params: dict[str, str]) -> dict[str, Any]:
@@ -110,6 +117,10 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def _json_bytes(message: Message) -> bytes:
+    return message.to_json().encode()
+
+
 def _set_path(fields: dict[str, Any], dotted: str, value: str) -> None:
     """Set ``a.b.c=value`` from a query parameter into nested dicts."""
     *parents, leaf = dotted.split(".")
@@ -120,11 +131,6 @@ def _set_path(fields: dict[str, Any], dotted: str, value: str) -> None:
             raise ValueError(f"query parameter {dotted!r} conflicts with the body")
         target = nested
     target[leaf] = value
-
-
-def _decode_message(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"Request could not be decoded: {text[:200]}"
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -144,7 +150,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, body: bytes, override_status: int | None = None) -> None:
+async def respond(send: Send, status: int, body: bytes, override_status: int | None = None) -> None:
     await send({
         "type": "http.response.start",
         "status": override_status or status,

@@ -14,7 +14,7 @@ from ..gen.zitadel.session.v2 import session_pb
 from ..gen.zitadel.session.v2 import session_service_pb as pb
 from ..gen.zitadel.session.v2.session_service_connect import SessionService as SessionServiceProtocol
 from ..sessions import model as m
-from ..sessions.service import Checks, SessionChange, SessionService, WriteResult
+from ..sessions.service import MAX_ID_LENGTH, Checks, SessionChange, SessionService, WriteResult
 from . import convert
 from .rpc import rpc
 
@@ -39,11 +39,18 @@ def _checks(checks: pb.Checks | None) -> Checks:
         unsupported=tuple(name for name in _UNSUPPORTED_CHECKS if getattr(checks, name) is not None))
 
 
+# ZITADEL converts the lifetime to Go's time.Duration, which saturates at about 292 years; so does
+# Tessera, which also keeps every expiration date within the range a protobuf Timestamp can carry.
+_MAX_LIFETIME_US = (2**63 - 1) // 1000
+
+
 def _lifetime(value: Any) -> int | None:
     micros = convert.duration_micros(value)
     if micros is not None and micros < 0:
         raise invalid_argument("COMMAND-asEG4", "Lifetime must be positive")
-    return micros or None
+    if micros == 0 and value is not None and (value.seconds > 0 or value.nanos > 0):
+        micros = 1  # below a microsecond is still a lifetime; 0 would mean "never expires"
+    return min(micros, _MAX_LIFETIME_US) if micros else None
 
 
 def _user_agent(agent: session_pb.UserAgent | None) -> m.UserAgent | None:
@@ -92,29 +99,36 @@ def session_message(s: m.Session) -> session_pb.Session:
         factors=factors, metadata=dict(s.metadata), user_agent=agent, expiration_date=_ts(s.expires_at))
 
 
+def _query_id(value: str, what: str) -> str:
+    if len(value) > MAX_ID_LENGTH:
+        raise invalid_argument("GRPC-Dwigt", f"{what} must be at most {MAX_ID_LENGTH} characters")
+    return value
+
+
 def _filter(query: session_pb.SearchQuery, principal: Principal) -> m.SessionFilter:
     if query.query is None:
         raise invalid_argument("GRPC-Sfefs", "List.Query.Invalid")
     kind, value = query.query.field, query.query.value
     if kind == "ids_query":
-        return m.IdsFilter(tuple(value.ids))
+        return m.IdsFilter(tuple(_query_id(i, "idsQuery.ids") for i in value.ids))
     if kind == "user_id_query":
-        return m.UserIdFilter(value.id)
+        return m.UserIdFilter(_query_id(value.id, "userIdQuery.id"))
     if kind == "creation_date_query":
-        return m.CreationDateFilter(convert.micros(value.creation_date) or 0, m.TimestampMethod(int(value.method)))
+        return m.CreationDateFilter(convert.micros(value.creation_date) or 0,
+                                    convert.enum_value(m.TimestampMethod, value.method, "creationDateQuery.method"))
     if kind == "expiration_date_query":
-        return m.ExpirationDateFilter(convert.micros(value.expiration_date) or 0,
-                                      m.TimestampMethod(int(value.method)))
+        return m.ExpirationDateFilter(convert.micros(value.expiration_date) or 0, convert.enum_value(
+            m.TimestampMethod, value.method, "expirationDateQuery.method"))
     if kind == "creator_query":
         creator = value.id if value.has_field("id") else principal.user_id
         if not creator:
             raise invalid_argument("GRPC-x8n24uh", "List.Query.Invalid")
-        return m.CreatorFilter(creator)
+        return m.CreatorFilter(_query_id(creator, "creatorQuery.id"))
     if kind == "user_agent_query":
         # Tessera's tokens carry no user agent, so an absent fingerprint cannot be filled in.
         if not value.fingerprint_id:
             raise invalid_argument("GRPC-x8n23uh", "List.Query.Invalid")
-        return m.FingerprintFilter(value.fingerprint_id)
+        return m.FingerprintFilter(_query_id(value.fingerprint_id, "userAgentQuery.fingerprintId"))
     raise invalid_argument("GRPC-Sfefs", "List.Query.Invalid")
 
 
@@ -156,9 +170,10 @@ class SessionHandlers(SessionServiceProtocol):  # type: ignore[misc]
         page = convert.page(query.offset, query.limit, query.asc, default_limit=self.settings.default_query_limit,
                             max_limit=self.settings.max_query_limit)
         filters = [_filter(q, principal) for q in request.queries]
+        column = convert.enum_value(session_pb.SessionFieldName, request.sorting_column, "sortingColumn")
         total, sessions = await self.sessions.list(
             principal, filters, offset=page.offset, limit=page.limit,
-            sort_by_creation=int(request.sorting_column) == 1, asc=page.asc)
+            sort_by_creation=column == session_pb.SessionFieldName.CREATION_DATE, asc=page.asc)
         return pb.ListSessionsResponse(details=convert.list_details(total, now_us()),
                                        sessions=[session_message(s) for s in sessions])
 

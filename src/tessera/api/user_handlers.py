@@ -17,9 +17,11 @@ from ..gen.zitadel.user.v2 import email_pb, pat_pb, phone_pb, query_pb, user_pb
 from ..gen.zitadel.user.v2 import user_service_pb as pb
 from ..gen.zitadel.user.v2.user_service_connect import UserService as UserServiceProtocol
 from ..users import queries as q
-from ..users.model import MACHINE, AccessTokenType, User
+from ..users.keys import MachineKeys
+from ..users.model import MACHINE, AccessTokenType, User, UserState
 from ..users.service import NewHuman, NewMachine, Profile, UserService
 from . import convert
+from .key_handlers import MachineKeyHandlers
 from .rpc import rpc
 
 
@@ -34,7 +36,7 @@ def profile_from(p: user_pb.SetHumanProfile | None) -> Profile:
         return Profile()
     return Profile(given_name=p.given_name, family_name=p.family_name, nick_name=p.nick_name or "",
                    display_name=p.display_name or "", preferred_language=p.preferred_language or "",
-                   gender=int(p.gender or 0))
+                   gender=int(convert.enum_value(user_pb.Gender, p.gender or 0, "gender")))
 
 
 def email_from(e: email_pb.SetHumanEmail | None) -> tuple[str, bool]:
@@ -68,7 +70,7 @@ def user_message(user: User) -> user_pb.User:
                                 resource_owner=user.org_id, creation_date=convert.timestamp(user.created_at))
     if user.kind == MACHINE:
         kind: Any = ("machine", user_pb.MachineUser(
-            name=user.machine_name, description=user.machine_description,
+            name=user.machine_name, description=user.machine_description, has_secret=user.has_secret,
             access_token_type=user_pb.AccessTokenType(int(user.access_token_type))))
     else:
         kind = ("human", user_pb.HumanUser(
@@ -104,7 +106,7 @@ def user_query(search: query_pb.SearchQuery, depth: int = 0) -> q.UserQuery:
     kind, value = search.query.field, search.query.value
     if kind in _TEXT_QUERIES:
         field, attr = _TEXT_QUERIES[kind]
-        return q.TextQuery(field, getattr(value, attr), q.TextMethod(int(value.method)))
+        return q.TextQuery(field, getattr(value, attr), convert.enum_value(q.TextMethod, value.method, "method"))
     if kind == "in_user_ids_query":
         return q.IdsQuery(tuple(value.user_ids))
     if kind == "in_user_emails_query":
@@ -113,9 +115,10 @@ def user_query(search: query_pb.SearchQuery, depth: int = 0) -> q.UserQuery:
     if kind == "organization_id_query":
         return q.OrgQuery(value.organization_id)
     if kind == "type_query":
-        return q.KindQuery("machine" if int(value.type) == 2 else "human")
+        kind_number = convert.enum_value(query_pb.Type, value.type, "type")
+        return q.KindQuery({query_pb.Type.HUMAN: "human", query_pb.Type.MACHINE: "machine"}.get(kind_number, ""))
     if kind == "state_query":
-        return q.StateQuery(int(value.state))
+        return q.StateQuery(int(convert.enum_value(UserState, value.state, "state")))
     if kind == "and_query":
         return q.AndQuery(tuple(user_query(s, depth + 1) for s in value.queries))
     if kind == "or_query":
@@ -127,13 +130,30 @@ def user_query(search: query_pb.SearchQuery, depth: int = 0) -> q.UserQuery:
     raise invalid_argument("GRPC-Sfefs", "List.Query.Invalid")
 
 
-class UserHandlers(UserServiceProtocol):
-    """Implements the generated UserService protocol."""
+# A request's filters become one SQL statement; this bounds its size (and its planning time on
+# PostgreSQL): 1000 plain conditions, or 100 login-name conditions (a correlated subquery each).
+MAX_QUERY_COST = 1000
 
-    def __init__(self, users: UserService, authenticator: Authenticator, settings: Settings) -> None:
+
+def query_cost(query: q.UserQuery) -> int:
+    if isinstance(query, (q.AndQuery, q.OrQuery)):
+        return 1 + sum(query_cost(inner) for inner in query.queries)
+    if isinstance(query, q.NotQuery):
+        return 1 + query_cost(query.query)
+    if isinstance(query, q.TextQuery) and query.field == q.UserField.LOGIN_NAME:
+        return 10
+    return 1
+
+
+class UserHandlers(MachineKeyHandlers, UserServiceProtocol):  # type: ignore[misc]  # generated stubs are skipped, so Any
+    """Implements the generated UserService protocol (keys and secrets in MachineKeyHandlers)."""
+
+    def __init__(self, users: UserService, authenticator: Authenticator, settings: Settings,
+                 machine_keys: MachineKeys | None = None) -> None:
         self.users = users
         self.authenticator = authenticator
         self.settings = settings
+        self.machine_keys = machine_keys
 
     @rpc
     async def add_human_user(self, request: pb.AddHumanUserRequest, principal: Principal) -> pb.AddHumanUserResponse:
@@ -158,9 +178,10 @@ class UserHandlers(UserServiceProtocol):
             machine = request.user_type.value
             user_id, details = await self.users.add_machine(principal, NewMachine(
                 org_id=org_id, user_id=request.user_id or "", name=machine.name,
-                username=request.username or request.user_id or machine.name,
+                username=request.username or "",
                 description=machine.description or "",
-                access_token_type=AccessTokenType(int(machine.access_token_type))))
+                access_token_type=convert.enum_value(AccessTokenType, machine.access_token_type,
+                                                     "access_token_type")))
         else:
             human = request.user_type.value
             email, email_verified = email_from(human.email)
@@ -185,7 +206,10 @@ class UserHandlers(UserServiceProtocol):
                             max_limit=self.settings.max_query_limit)
         filters = tuple(user_query(s) for s in request.queries)
         combined = q.AndQuery(filters) if filters else None
-        total, users = await self.users.list(principal, combined, page, q.UserSort(int(request.sorting_column)))
+        if combined is not None and query_cost(combined) > MAX_QUERY_COST:
+            raise invalid_argument("USER-Qcost", "Too many queries in one request")
+        sort = convert.enum_value(q.UserSort, request.sorting_column, "sorting_column")
+        total, users = await self.users.list(principal, combined, page, sort)
         return pb.ListUsersResponse(details=convert.list_details(total, now_us()),
                                     sorting_column=request.sorting_column,
                                     result=[user_message(u) for u in users])

@@ -16,8 +16,8 @@ import hmac
 import secrets
 
 PAT_PREFIX = "tpat_"
-ACCESS_TOKEN_PREFIX = "tat_"
-SESSION_TOKEN_PREFIX = "tses_"
+ACCESS_TOKEN_PREFIX = "tat_"  # noqa: S105  # a public prefix, not a secret
+SESSION_TOKEN_PREFIX = "tses_"  # noqa: S105  # a public prefix, not a secret
 _SECRET_BYTES = 32  # 256 bits of randomness per token
 
 

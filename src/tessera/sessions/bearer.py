@@ -32,8 +32,8 @@ class SessionBearer:
 
     @staticmethod
     def _resolve(conn: Connection, session_id: str, token: str) -> Principal | None:
-        session = session_store.get(conn, session_id)
-        if session is None or not tokens.same_hash(token, session.token_hash):
+        session = session_store.get(conn, session_id)  # live sessions only: never an ended one's tombstone
+        if session is None or session.terminated_at is not None or not tokens.same_hash(token, session.token_hash):
             return None
         if session.is_expired(now_us()) or session.user_id is None:
             return None
@@ -42,8 +42,8 @@ class SessionBearer:
         user = user_store.get_user(conn, session.user_id)
         if user is None or user.state != UserState.ACTIVE:
             return None
-        if not user.is_machine and not session.factors.is_multi_factor():
-            if policies.policy_for(conn, user.org_id).force_mfa:
-                return None
+        if (not user.is_machine and not session.factors.is_multi_factor()
+                and policies.policy_for(conn, user.org_id).force_mfa):
+            return None
         return Principal(user_id=user.id, org_id=user.org_id, is_machine=user.is_machine, method="session",
                          grants=user_store.grants_of(conn, user.id), session_id=session.id)

@@ -60,6 +60,8 @@ class Session:
     # Joined live from the user tables when read (empty if the user is gone).
     user_login_name: str = ""
     user_display_name: str = ""
+    # When the session ended; only the delete path ever sees such a tombstone.
+    terminated_at: int | None = None
 
     def is_expired(self, now: int) -> bool:
         return self.expires_at is not None and self.expires_at <= now

@@ -1,7 +1,8 @@
 """Removing expired sessions: on demand (``tessera sessions prune``) and periodically in the server.
 
-Only sessions whose expiration lies before the cut-off are deleted, in small batches, so pruning
-never touches a live session and never holds long locks while the server serves.
+Only sessions whose expiration lies before the cut-off, and the tombstones of sessions that ended
+before it, are deleted, in small batches, so pruning never touches a live session and never holds long
+locks while the server serves. Each deletion is recorded as a ``session.pruned`` audit event.
 """
 
 from __future__ import annotations
@@ -43,4 +44,4 @@ async def prune_periodically(sessions: SessionService, interval_seconds: int, re
             log.exception("pruning expired sessions failed; will retry")
             continue
         if deleted:
-            log.info("pruned %d expired sessions", deleted)
+            log.info("pruned %d expired or ended sessions", deleted)

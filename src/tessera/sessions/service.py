@@ -29,6 +29,7 @@ from ..errors import (
 )
 from ..ids import new_id
 from ..store import sessions as store
+from ..store import users as user_store
 from ..store.db import Database
 from ..users.credentials import CredentialChecker
 from ..users.model import User
@@ -118,10 +119,16 @@ class SessionService:
                 raise invalid_argument("SESSION-md003",
                                        f"Metadata values must be at most {s.max_metadata_value_bytes} bytes")
         c = change.checks
-        for value, what in ((c.user_id, "checks.user.userId"), (c.login_name, "checks.user.loginName"),
+        for given, what in ((c.user_id, "checks.user.userId"), (c.login_name, "checks.user.loginName"),
                             (c.password, "checks.password.password")):
-            if value is not None:
-                check_id(value, what)
+            if given is not None:
+                check_id(given, what)
+        agent = change.user_agent
+        if agent is not None:
+            for part, what in ((agent.fingerprint_id, "userAgent.fingerprintId"), (agent.ip, "userAgent.ip"),
+                               (agent.description, "userAgent.description")):
+                if len(part) > MAX_ID_LENGTH:
+                    raise invalid_argument("SESSION-ua001", f"{what} must be at most {MAX_ID_LENGTH} characters")
         if c.totp is not None and len(c.totp) != 6:
             raise invalid_argument("SESSION-totp6", "checks.totp.code must be 6 characters")
         if c.unsupported:
@@ -184,6 +191,9 @@ class SessionService:
         self._validate(change)
         current = await self.db.read(lambda conn: store.get(conn, session_id))
         if current is None:
+            # Only callers who may write some session learn whether an ID exists.
+            if not any(principal.has_permission(perm.SESSION_WRITE, scope) for scope, _ in principal.grants):
+                principal.require(perm.SESSION_WRITE)
             raise _not_existing()
         self._require_write(principal, current)
         if current.is_expired(now_us()):
@@ -210,6 +220,10 @@ class SessionService:
             updated = _apply(session, change, user, checked, at)
             if updated is None:
                 return WriteResult(session.id, session.sequence, session.changed_at, "")
+            if len(updated.metadata) > self.settings.max_metadata_keys:
+                # The limit bounds the session, not just one request, or repeated updates could grow it forever.
+                raise invalid_argument("SESSION-md001",
+                                       f"At most {self.settings.max_metadata_keys} metadata keys are allowed")
             token = tokens.mint_session_token(session.id)
             updated = replace(updated, token_hash=tokens.hash_token(token))
             store.update_session(conn, updated, creator=principal.user_id,
@@ -224,16 +238,19 @@ class SessionService:
             check_id(token, "session_token")
 
         def tx(conn: Connection) -> WriteResult:
-            session = store.lock(conn, session_id)
+            # An ended session's tombstone still holds its last token's hash: deleting again with that
+            # token succeeds (spec: the last token stays valid for the idempotent delete).
+            session = store.lock_including_ended(conn, session_id)
             at = now_us()
             if token is not None:
                 if session is None or not tokens.same_hash(token, session.token_hash):
                     raise permission_denied("COMMAND-sGr42", "Session token is invalid")
             elif session is None:
-                principal.require(perm.SESSION_DELETE)
-                return WriteResult(session_id, 0, at, "")
+                return _delete_again(conn, principal, session_id, at)
             elif session.user_id != principal.user_id:
                 principal.require(perm.SESSION_DELETE, session.user_org_id)
+            if session.terminated_at is not None:  # already ended: write nothing, answer as the first time
+                return WriteResult(session_id, session.sequence, session.changed_at, "")
             sequence = store.terminate(conn, session, creator=principal.user_id, at=at, reason="deleted")
             return WriteResult(session_id, sequence, at, "")
 
@@ -274,10 +291,14 @@ class SessionService:
         return session
 
     async def prune_expired(self, before: int, *, batch: int = 1000) -> int:
-        """Delete sessions that expired before ``before`` in small batches; returns how many."""
+        """Delete sessions that expired, and tombstones of sessions that ended, before ``before``.
+
+        Works in small batches, one transaction each; returns how many were deleted.
+        """
         total = 0
         while True:
-            deleted = await self.db.write(lambda conn: store.delete_expired(conn, before=before, limit=batch))
+            deleted = await self.db.write(
+                lambda conn: store.delete_expired(conn, before=before, limit=batch, at=now_us()))
             total += deleted
             if deleted < batch:
                 return total
@@ -311,6 +332,25 @@ class SessionService:
     @staticmethod
     def _clear_password_factor(conn: Connection, user_id: str, at: int, creator: str | None) -> None:
         store.clear_password_factor(conn, user_id, changed_before=at, creator=creator)
+
+
+def _delete_again(conn: Connection, principal: Principal, session_id: str, at: int) -> WriteResult:
+    """Deleting is idempotent, also once an ended session's tombstone was pruned: the answer holds the
+    details of its terminating event, from the audit log.
+
+    The same callers as before may do so: its user, or a holder of session.delete on that user's
+    organization (the instance for sessions without a user, pruned expired sessions, or IDs that never
+    existed). A session token cannot be verified any more here, since only the tombstone kept its hash.
+    """
+    last = store.termination_event(conn, session_id)
+    if last is None:
+        principal.require(perm.SESSION_DELETE)
+        return WriteResult(session_id, 0, at, "")
+    user_id = store.checked_user_in_history(conn, session_id)
+    if user_id is None or user_id != principal.user_id:
+        user = user_store.get_user(conn, user_id) if user_id else None
+        principal.require(perm.SESSION_DELETE, user.org_id if user else None)
+    return WriteResult(session_id, last[0], last[1], "")
 
 
 def _clean_agent(agent: UserAgent | None) -> UserAgent | None:

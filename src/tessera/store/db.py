@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
-from ..errors import unavailable
+from ..errors import Code, TesseraError, already_exists, invalid_argument, unavailable
 
 T = TypeVar("T")
 _WRITE = "tessera_write"
@@ -36,14 +36,20 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=5000")
         cur.execute("PRAGMA foreign_keys=ON")
+        # LIKE must be case-sensitive, as on PostgreSQL; the *_IGNORE_CASE text queries use lower().
+        cur.execute("PRAGMA case_sensitive_like=ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front so that a read-then-write transaction
         # cannot fail half-way with SQLITE_BUSY when another process writes.
-        immediate = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE, False) else "BEGIN"
+        # Straight to the driver: through exec_driver_sql, BEGIN cost as much as the query after it.
+        try:
+            conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+        except sqlite3.OperationalError as exc:  # e.g. locked by another process: as SQLAlchemy would raise it
+            raise OperationalError(statement, None, exc) from exc
 
 
 class Database:
@@ -53,7 +59,8 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.engine = create_engine(url, pool_size=1, max_overflow=4)
+            # hide_parameters: SQL errors and logs must never show hashes or other stored secrets
+            self.engine = create_engine(url, pool_size=1, max_overflow=4, hide_parameters=True)
             _configure_sqlite(self.engine)
             self._pool: ThreadPoolExecutor | None = None
         else:
@@ -63,6 +70,7 @@ class Database:
                 max_overflow=0,
                 pool_pre_ping=True,
                 pool_recycle=1800,
+                hide_parameters=True,
             )
             self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="db")
 
@@ -71,12 +79,28 @@ class Database:
             with self.engine.connect() as conn:
                 if write:
                     conn = conn.execution_options(**{_WRITE: True})
+                elif self._pool is not None:
+                    # PostgreSQL reads skip BEGIN and COMMIT, two of their three round trips: under
+                    # READ COMMITTED every statement takes its own snapshot either way.
+                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                 with conn.begin():
                     return fn(conn)
+        except IntegrityError as exc:
+            if _is_unique_violation(exc):
+                raise _conflict(exc) from exc
+            raise
         except OperationalError as exc:
+            if _has_too_many_values(exc):
+                raise invalid_argument("STORE-DATA2", "The request has too many values for one query") from exc
+            if _is_storage_full(exc):
+                raise unavailable("STORE-FULL1", "Database storage is full") from exc
             if _is_connection_problem(exc):
                 raise unavailable("STORE-UNAV1", "Database is unavailable") from exc
             raise
+        except (DataError, OverflowError) as exc:
+            # A value the database cannot hold (too long, NUL in text, integer out of range) that no
+            # earlier check caught: the request is at fault, and its transaction was rolled back.
+            raise invalid_argument("STORE-DATA1", "A value is too long, too large or not valid text") from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise unavailable("STORE-UNAV2", "Database connection was lost") from exc
@@ -92,6 +116,7 @@ class Database:
         return await self.run(fn, write=True)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn``, which must not write (on PostgreSQL it runs without a transaction)."""
         return await self.run(fn)
 
     async def ping(self) -> bool:
@@ -107,9 +132,35 @@ class Database:
             self._pool.shutdown(wait=False)
 
 
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # psycopg
+    return sqlstate == "23505" or str(exc.orig).startswith("UNIQUE constraint failed")
+
+
+def _conflict(exc: IntegrityError) -> TesseraError:
+    """A unique index caught what the up-front checks could not: a concurrent writer won the race."""
+    message = str(exc.orig).lower() if exc.orig is not None else ""
+    if "uq_events" in message or "events.aggregate_type" in message:
+        return TesseraError(Code.ABORTED, "STORE-SEQ01", "Concurrent modification; retry the request")
+    return already_exists("STORE-DUP01", "Already exists")
+
+
+def _has_too_many_values(exc: OperationalError) -> bool:
+    """More bind parameters than the driver allows (65535 in PostgreSQL's protocol), e.g. huge ID lists."""
+    message = str(exc.orig).lower() if exc.orig is not None else ""
+    return "number of parameters must be between" in message or "too many sql variables" in message
+
+
+def _is_storage_full(exc: OperationalError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # psycopg: 53100 disk_full, 53200 out_of_memory
+    message = str(exc.orig).lower() if exc.orig is not None else ""
+    return sqlstate in ("53100", "53200") or "disk is full" in message
+
+
 def _is_connection_problem(exc: OperationalError) -> bool:
     message = str(exc.orig).lower() if exc.orig is not None else ""
-    markers = ("connection", "could not connect", "server closed", "terminating", "locked", "readonly")
+    markers = ("connection", "could not connect", "server closed", "terminating", "locked", "readonly",
+               "disk i/o error", "unable to open database file", "the database system is")
     return exc.connection_invalidated or any(m in message for m in markers)
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert
 
 from .schema import events
+
+_INSERT = insert(events)  # built once: the statement is the same for every event
 
 
 def append(
@@ -22,14 +26,40 @@ def append(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Record one event. Payloads describe what changed and never hold secrets."""
-    conn.execute(
-        insert(events).values(
-            aggregate_type=aggregate_type,
-            aggregate_id=aggregate_id,
-            sequence=sequence,
-            type=event_type,
-            payload=json.dumps(payload, separators=(",", ":")) if payload else None,
-            creator=creator,
-            created_at=at,
-        )
-    )
+    conn.execute(_INSERT, {
+        "aggregate_type": aggregate_type,
+        "aggregate_id": aggregate_id,
+        "sequence": sequence,
+        "type": event_type,
+        "payload": json.dumps(payload, separators=(",", ":")) if payload else None,
+        "creator": creator,
+        "created_at": at,
+    })
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """One event for ``append_many``; the fields mean what ``append``'s arguments mean."""
+
+    aggregate_type: str
+    aggregate_id: str
+    sequence: int
+    event_type: str
+    creator: str | None
+    at: int
+    payload: dict[str, Any] | None = None
+
+
+def append_many(conn: Connection, new_events: Sequence[NewEvent]) -> None:
+    """Record several events with one batched statement (executemany), e.g. one per pruned session."""
+    if not new_events:
+        return
+    conn.execute(_INSERT, [{
+        "aggregate_type": e.aggregate_type,
+        "aggregate_id": e.aggregate_id,
+        "sequence": e.sequence,
+        "type": e.event_type,
+        "payload": json.dumps(e.payload, separators=(",", ":")) if e.payload else None,
+        "creator": e.creator,
+        "created_at": e.at,
+    } for e in new_events])

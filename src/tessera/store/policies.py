@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 
 from .schema import login_policies, users
 
@@ -19,10 +19,14 @@ class LoginPolicy:
     force_mfa: bool = False
 
 
+# Built once, with no expanding IN (re-rendered on every call): the organization's row and the default.
+_ORG_OR_DEFAULT = select(login_policies).where(
+    or_(login_policies.c.scope == bindparam("org_scope"), login_policies.c.scope == ""))
+
+
 def policy_for(conn: Connection, org_id: str | None) -> LoginPolicy:
     """The organization's policy if it has one, else the instance default."""
-    scopes = [org_id, ""] if org_id else [""]
-    rows = {r.scope: r for r in conn.execute(select(login_policies).where(login_policies.c.scope.in_(scopes)))}
+    rows = {r.scope: r for r in conn.execute(_ORG_OR_DEFAULT, {"org_scope": org_id or ""})}
     row = rows.get(org_id or "") or rows.get("")
     if row is None:
         return LoginPolicy()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -93,6 +94,7 @@ users = Table(
     Column("machine_name", String(200)),
     Column("machine_description", String(500)),
     Column("access_token_type", Integer, nullable=False, default=0),
+    Column("secret_hash", LargeBinary(32)),  # SHA-256 of a machine user's generated client secret
     Column("created_at", BigInteger, nullable=False),
     Column("changed_at", BigInteger, nullable=False),
     Column("sequence", BigInteger, nullable=False),
@@ -140,11 +142,18 @@ sessions = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("changed_at", BigInteger, nullable=False),
     Column("sequence", BigInteger, nullable=False),
-    Index("ix_sessions_user_id_created_at", "user_id", "created_at"),
+    # Set when the session ends. The row stays as a tombstone, keeping the last token's hash so that
+    # DeleteSession with that token stays idempotent, until pruning removes it; reads skip tombstones.
+    Column("terminated_at", BigInteger),
+    # Listing by user only ever asks for live sessions, so tombstones stay out of this index.
+    Index("ix_sessions_user_id_created_at", "user_id", "created_at",
+          sqlite_where=text("terminated_at IS NULL"), postgresql_where=text("terminated_at IS NULL")),
     Index("ix_sessions_creator_id", "creator_id"),
     Index("ix_sessions_created_at", "created_at"),
     Index("ix_sessions_expires_at", "expires_at"),
     Index("ix_sessions_fingerprint_id", "fingerprint_id"),
+    Index("ix_sessions_terminated_at", "terminated_at",  # pruning finds old tombstones
+          sqlite_where=text("terminated_at IS NOT NULL"), postgresql_where=text("terminated_at IS NOT NULL")),
 )
 
 events = Table(
@@ -169,4 +178,56 @@ login_policies = Table(
     Column("max_password_attempts", Integer, nullable=False, default=0),
     Column("max_otp_attempts", Integer, nullable=False, default=0),
     Column("force_mfa", Boolean, nullable=False, default=False),
+)
+
+
+# ---- OAuth: machine keys, access tokens, assertion IDs, instance signing keys ----------------
+
+machine_keys = Table(
+    "machine_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("public_key", Text, nullable=False),  # PEM (SubjectPublicKeyInfo); the private key is never stored
+    Column("expires_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+oauth_access_tokens = Table(
+    "oauth_access_tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),  # also the ``jti`` of a JWT access token
+    Column("token_hash", LargeBinary(32), unique=True),  # opaque tokens only; NULL for JWTs
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("client_id", String(200), nullable=False),
+    Column("format", String(8), nullable=False),  # "opaque" or "jwt"
+    Column("scopes", Text, nullable=False),  # space-separated
+    # what obtained it: "key:<id>" or "secret"; removing that credential revokes the token
+    Column("credential", String(60), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+    Column("revoked_at", BigInteger),
+    Index("ix_oauth_access_tokens_user_id_credential", "user_id", "credential"),
+)
+
+# JWT assertion IDs seen at the token, introspection and revocation endpoints, kept until the
+# assertion expires, so that an assertion with a ``jti`` is accepted once.
+oauth_assertion_ids = Table(
+    "oauth_assertion_ids",
+    metadata,
+    Column("issuer", String(200), primary_key=True),
+    Column("jti", String(200), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),  # the ``kid``
+    Column("algorithm", String(10), nullable=False),
+    Column("private_key", Text, nullable=False),  # PEM sealed with the instance secrets key
+    Column("public_jwk", Text, nullable=False),  # JSON
+    Column("created_at", BigInteger, nullable=False),
+    Column("retired_at", BigInteger),  # no longer signs; still published until published_until
+    Column("published_until", BigInteger),
 )

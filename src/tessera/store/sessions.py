@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, false, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, false, func, insert, or_, select, update
 
 from ..sessions.model import (
     CreationDateFilter,
@@ -23,7 +23,14 @@ from ..sessions.model import (
     Visibility,
 )
 from . import events
+from .events import NewEvent
+from .schema import events as events_table
 from .schema import organizations, sessions, users
+
+# Ended sessions stay as tombstones until pruned (schema.sessions.terminated_at). Every read path
+# filters with exactly this expression, which also lets the partial index on (user_id, created_at)
+# serve listings by user.
+_LIVE = sessions.c.terminated_at.is_(None)
 
 _FACTOR_COLUMNS = (
     "user_checked_at", "password_checked_at", "totp_checked_at", "otp_sms_checked_at",
@@ -76,41 +83,69 @@ def _select() -> Any:
     )
 
 
-def _from_row(row: Any) -> Session:
+def _from_row(row: Any, keys: list[str] | None = None) -> Session:
+    # One dict per row: reading ~30 attributes of a Row one by one cost more than the query (list_by_user).
+    r = dict(zip(keys, row, strict=True)) if keys is not None else row._asdict()
     login_name = display_name = ""
-    if row.username:
-        login_name = f"{row.username}@{row.primary_domain}" if row.primary_domain else row.username
-        if row.kind == "machine":
-            display_name = row.machine_name or row.username
+    username = r["username"]
+    if username:
+        login_name = f"{username}@{r['primary_domain']}" if r["primary_domain"] else username
+        if r["kind"] == "machine":
+            display_name = r["machine_name"] or username
         else:
-            display_name = row.display_name or f"{row.given_name or ''} {row.family_name or ''}".strip() or row.username
+            display_name = (r["display_name"] or f"{r['given_name'] or ''} {r['family_name'] or ''}".strip()
+                            or username)
     return Session(
-        id=row.id, creator_id=row.creator_id, user_id=row.user_id, user_org_id=row.user_org_id,
-        factors=Factors(**{c: getattr(row, c) for c in _FACTOR_COLUMNS},
-                        webauthn_user_verified=bool(row.webauthn_user_verified)),
-        metadata=_decode_metadata(row.metadata), user_agent=_decode_user_agent(row.user_agent),
-        expires_at=row.expires_at, created_at=row.created_at, changed_at=row.changed_at,
-        sequence=row.sequence, token_hash=row.token_hash, user_login_name=login_name,
-        user_display_name=display_name,
+        id=r["id"], creator_id=r["creator_id"], user_id=r["user_id"], user_org_id=r["user_org_id"],
+        factors=Factors(**{c: r[c] for c in _FACTOR_COLUMNS},
+                        webauthn_user_verified=bool(r["webauthn_user_verified"])),
+        metadata=_decode_metadata(r["metadata"]), user_agent=_decode_user_agent(r["user_agent"]),
+        expires_at=r["expires_at"], created_at=r["created_at"], changed_at=r["changed_at"],
+        sequence=r["sequence"], token_hash=r["token_hash"], user_login_name=login_name,
+        user_display_name=display_name, terminated_at=r["terminated_at"],
     )
 
 
+# The hottest statements are built once: building a select and its cache key on every call cost
+# more than running it (bench/RESULTS.md).
+_BY_ID_ANY = _select().where(sessions.c.id == bindparam("session_id"))  # tombstones too: delete only
+_BY_ID = _BY_ID_ANY.where(_LIVE)
+_LOCK_BY_ID_ANY = select(sessions.c.id).where(sessions.c.id == bindparam("session_id")).with_for_update()
+_LOCK_BY_ID = select(sessions.c.id).where(sessions.c.id == bindparam("session_id"), _LIVE).with_for_update()
+_ROW_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"), _LIVE)
+_INSERT = insert(sessions)
+_UPDATE_BY_ID = update(sessions).where(sessions.c.id == bindparam("b_session_id"))
+# A tombstone keeps what an idempotent delete needs (IDs, token hash, sequence) and drops the rest.
+_TERMINATE_BY_ID = (update(sessions).where(sessions.c.id == bindparam("b_session_id"), _LIVE)
+                    .values(metadata=None, user_agent=None, fingerprint_id=None))
+
+
 def get(conn: Connection, session_id: str) -> Session | None:
-    row = conn.execute(_select().where(sessions.c.id == session_id)).first()
+    """A live session; None if it never existed, has ended or was pruned."""
+    row = conn.execute(_BY_ID, {"session_id": session_id}).first()
     return _from_row(row) if row else None
 
 
 def lock(conn: Connection, session_id: str) -> Session | None:
-    """Read a session for update: concurrent writers to the same session queue up here."""
-    row = conn.execute(select(sessions).where(sessions.c.id == session_id).with_for_update()).first()
+    """Read a live session for update: concurrent writers to the same session queue up here."""
+    row = conn.execute(_LOCK_BY_ID, {"session_id": session_id}).first()
     if row is None:
         return None
     return get(conn, session_id)
 
 
+def lock_including_ended(conn: Connection, session_id: str) -> Session | None:
+    """Like ``lock``, but an ended session's tombstone too (``terminated_at`` set): for DeleteSession only."""
+    row = conn.execute(_LOCK_BY_ID_ANY, {"session_id": session_id}).first()
+    if row is None:
+        return None
+    found = conn.execute(_BY_ID_ANY, {"session_id": session_id}).first()
+    return _from_row(found) if found else None
+
+
 def token_hash_of(conn: Connection, session_id: str) -> tuple[bytes, int | None, Any] | None:
     """Just what bearer verification needs: hash, expiry, and the row."""
-    row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
+    row = conn.execute(_ROW_BY_ID, {"session_id": session_id}).first()
     return (row.token_hash, row.expires_at, row) if row else None
 
 
@@ -128,40 +163,65 @@ def _state_values(session: Session) -> dict[str, Any]:
 
 def insert_session(conn: Connection, session: Session, *, event_payload: dict[str, Any]) -> None:
     agent = session.user_agent
-    conn.execute(insert(sessions).values(
-        id=session.id, creator_id=session.creator_id, created_at=session.created_at,
-        user_agent=encode_user_agent(agent), fingerprint_id=(agent.fingerprint_id or None) if agent else None,
-        **_state_values(session)))
+    conn.execute(_INSERT, {
+        "id": session.id, "creator_id": session.creator_id, "created_at": session.created_at,
+        "user_agent": encode_user_agent(agent), "fingerprint_id": (agent.fingerprint_id or None) if agent else None,
+        **_state_values(session)})
     events.append(conn, aggregate_type="session", aggregate_id=session.id, sequence=session.sequence,
                   event_type="session.added", creator=session.creator_id, at=session.changed_at,
                   payload=event_payload)
 
 
 def update_session(conn: Connection, session: Session, *, creator: str, event_payload: dict[str, Any]) -> None:
-    conn.execute(update(sessions).where(sessions.c.id == session.id).values(**_state_values(session)))
+    conn.execute(_UPDATE_BY_ID, {"b_session_id": session.id, **_state_values(session)})
     events.append(conn, aggregate_type="session", aggregate_id=session.id, sequence=session.sequence,
                   event_type="session.changed", creator=creator, at=session.changed_at, payload=event_payload)
 
 
 def terminate(conn: Connection, session: Session, *, creator: str | None, at: int, reason: str) -> int:
-    """Delete the session row and record why; returns the terminating event's sequence."""
-    conn.execute(delete(sessions).where(sessions.c.id == session.id))
+    """End a live session, leaving a tombstone, and record why; returns the terminating event's sequence."""
     sequence = session.sequence + 1
+    conn.execute(_TERMINATE_BY_ID, {"b_session_id": session.id, "terminated_at": at, "changed_at": at,
+                                    "sequence": sequence})
     events.append(conn, aggregate_type="session", aggregate_id=session.id, sequence=sequence,
                   event_type="session.terminated", creator=creator, at=at, payload={"reason": reason})
     return sequence
 
 
+def termination_event(conn: Connection, session_id: str) -> tuple[int, int] | None:
+    """(sequence, time) of the event that ended a session, also after its tombstone was pruned; None if none did."""
+    row = conn.execute(
+        select(events_table.c.sequence, events_table.c.created_at)
+        .where(events_table.c.aggregate_type == "session", events_table.c.aggregate_id == session_id,
+               events_table.c.type == "session.terminated")
+        .order_by(events_table.c.sequence.desc()).limit(1)).first()
+    return (int(row.sequence), int(row.created_at)) if row else None
+
+
+def checked_user_in_history(conn: Connection, session_id: str) -> str | None:
+    """The user a (possibly terminated) session had checked, from its events; None if none was checked."""
+    payloads = conn.execute(
+        select(events_table.c.payload)
+        .where(events_table.c.aggregate_type == "session", events_table.c.aggregate_id == session_id,
+               events_table.c.payload.is_not(None))
+        .order_by(events_table.c.sequence.desc())).scalars()
+    for raw in payloads:
+        user_id = json.loads(raw).get("userID")
+        if user_id:
+            return str(user_id)
+    return None
+
+
 def terminate_user_sessions(conn: Connection, user_id: str, *, creator: str | None, at: int, reason: str) -> int:
-    """End every session of a user (locked, deactivated or deleted); returns how many."""
-    rows = conn.execute(select(sessions.c.id, sessions.c.sequence).where(sessions.c.user_id == user_id)
+    """End every live session of a user (locked, deactivated or deleted), leaving tombstones; returns how many."""
+    rows = conn.execute(select(sessions.c.id, sessions.c.sequence).where(sessions.c.user_id == user_id, _LIVE)
                         .with_for_update()).all()
     if not rows:
         return 0
-    conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
-    for row in rows:
-        events.append(conn, aggregate_type="session", aggregate_id=row.id, sequence=row.sequence + 1,
-                      event_type="session.terminated", creator=creator, at=at, payload={"reason": reason})
+    conn.execute(_TERMINATE_BY_ID, [{"b_session_id": row.id, "terminated_at": at, "changed_at": at,
+                                     "sequence": row.sequence + 1} for row in rows])
+    events.append_many(conn, [NewEvent("session", row.id, row.sequence + 1, "session.terminated", creator, at,
+                                       {"reason": reason}) for row in rows])
     return len(rows)
 
 
@@ -169,7 +229,7 @@ def clear_password_factor(conn: Connection, user_id: str, *, changed_before: int
     """Remove the password factor from a user's sessions checked before a password change."""
     rows = conn.execute(
         select(sessions.c.id, sessions.c.sequence).where(
-            sessions.c.user_id == user_id, sessions.c.password_checked_at < changed_before).with_for_update()
+            sessions.c.user_id == user_id, _LIVE, sessions.c.password_checked_at < changed_before).with_for_update()
     ).all()
     for row in rows:
         conn.execute(update(sessions).where(sessions.c.id == row.id).values(
@@ -179,29 +239,43 @@ def clear_password_factor(conn: Connection, user_id: str, *, changed_before: int
     return len(rows)
 
 
-def delete_expired(conn: Connection, *, before: int, limit: int) -> int:
-    """Delete up to ``limit`` sessions that expired before ``before``; never a live one."""
-    ids = [r.id for r in conn.execute(
-        select(sessions.c.id).where(sessions.c.expires_at.is_not(None), sessions.c.expires_at < before)
-        .limit(limit)).all()]
-    if not ids:
+def delete_expired(conn: Connection, *, before: int, limit: int, at: int) -> int:
+    """Delete up to ``limit`` sessions that expired, or tombstones of sessions that ended, before ``before``.
+
+    Never a live unexpired session. Each deletion is recorded as a ``session.pruned`` event (written in
+    one batch); rows another transaction holds are skipped, to be pruned next time.
+    """
+    expired = sessions.c.expires_at.is_not(None) & (sessions.c.expires_at < before)
+    rows = list(conn.execute(
+        select(sessions.c.id, sessions.c.sequence, sessions.c.terminated_at).where(expired)
+        .limit(limit).with_for_update(skip_locked=True)).all())
+    if len(rows) < limit:
+        ended = sessions.c.terminated_at.is_not(None) & (sessions.c.terminated_at < before) & ~expired
+        rows += conn.execute(
+            select(sessions.c.id, sessions.c.sequence, sessions.c.terminated_at).where(ended)
+            .limit(limit - len(rows)).with_for_update(skip_locked=True)).all()
+    if not rows:
         return 0
-    result = conn.execute(delete(sessions).where(
-        sessions.c.id.in_(ids), sessions.c.expires_at.is_not(None), sessions.c.expires_at < before))
-    return int(result.rowcount)
+    conn.execute(delete(sessions).where(sessions.c.id.in_([row.id for row in rows])))
+    events.append_many(conn, [
+        NewEvent("session", row.id, row.sequence + 1, "session.pruned", None, at,
+                 {"reason": "ended" if row.terminated_at is not None else "expired"})
+        for row in rows])
+    return len(rows)
 
 
 # ---- queries ---------------------------------------------------------------------------------------
 
 
 def _timestamp(column: Any, at: int, method: TimestampMethod) -> ColumnElement[bool]:
-    return {
+    compared: ColumnElement[bool] = {
         TimestampMethod.EQUALS: column == at,
         TimestampMethod.GREATER: column > at,
         TimestampMethod.GREATER_OR_EQUALS: column >= at,
         TimestampMethod.LESS: column < at,
         TimestampMethod.LESS_OR_EQUALS: column <= at,
     }[method]
+    return compared
 
 
 def filter_condition(f: SessionFilter) -> ColumnElement[bool]:
@@ -236,15 +310,16 @@ def visibility_condition(v: Visibility) -> ColumnElement[bool] | None:
 
 def search(conn: Connection, filters: list[SessionFilter], visibility: Visibility, *, offset: int, limit: int,
            sort_by_creation: bool, asc: bool) -> tuple[int, list[Session]]:
-    conditions = [filter_condition(f) for f in filters]
+    conditions = [_LIVE, *(filter_condition(f) for f in filters)]
     visible = visibility_condition(visibility)
     if visible is not None:
         conditions.append(visible)
-    where = and_(*conditions) if conditions else sessions.c.id.is_not(None)
+    where = and_(*conditions)
     total = conn.execute(select(func.count()).select_from(sessions).where(where)).scalar_one()
     if sort_by_creation and not asc:
         order = (sessions.c.created_at.desc(), sessions.c.id.desc())
     else:
         order = (sessions.c.created_at.asc(), sessions.c.id.asc())
-    rows = conn.execute(_select().where(where).order_by(*order).offset(offset).limit(limit)).all()
-    return total, [_from_row(r) for r in rows]
+    result = conn.execute(_select().where(where).order_by(*order).offset(offset).limit(limit))
+    keys = list(result.keys())
+    return total, [_from_row(r, keys) for r in result.all()]

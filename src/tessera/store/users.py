@@ -9,6 +9,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    bindparam,
     delete,
     false,
     func,
@@ -37,11 +38,29 @@ def insert_org(conn: Connection, *, org_id: str, name: str, domain: str, at: int
 
 
 def org_name_taken(conn: Connection, name: str) -> bool:
-    return conn.execute(select(organizations.c.id).where(organizations.c.name_lower == name.lower())).first() is not None
+    query = select(organizations.c.id).where(organizations.c.name_lower == name.lower())
+    return conn.execute(query).first() is not None
 
 
 def domain_taken(conn: Connection, domain: str) -> bool:
-    return conn.execute(select(org_domains.c.org_id).where(org_domains.c.domain_lower == domain.lower())).first() is not None
+    query = select(org_domains.c.org_id).where(org_domains.c.domain_lower == domain.lower())
+    return conn.execute(query).first() is not None
+
+
+# The statements every request runs (authentication, user reads) are built once: building a select
+# and its cache key on every call cost more than running it (bench/RESULTS.md).
+_DOMAINS_OF_ORGS = (select(org_domains.c.org_id, org_domains.c.domain, org_domains.c.is_primary)
+                    .where(org_domains.c.org_id.in_(bindparam("org_ids", expanding=True)))
+                    .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
+_DOMAINS_OF_ORG = (select(org_domains.c.org_id, org_domains.c.domain, org_domains.c.is_primary)
+                   .where(org_domains.c.org_id == bindparam("org_id"))
+                   .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
+_USER_BY_ID = select(users).where(users.c.id == bindparam("user_id"))
+_USER_BY_ID_FOR_UPDATE = _USER_BY_ID.with_for_update()
+_GRANTS_OF = select(memberships.c.scope, memberships.c.role).where(memberships.c.user_id == bindparam("user_id"))
+_PAT_BY_HASH = (select(personal_access_tokens, users.c.org_id, users.c.kind, users.c.state)
+                .join(users, users.c.id == personal_access_tokens.c.user_id)
+                .where(personal_access_tokens.c.token_hash == bindparam("token_hash")))
 
 
 def _domains_by_org(conn: Connection, org_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -49,11 +68,10 @@ def _domains_by_org(conn: Connection, org_ids: Iterable[str]) -> dict[str, list[
     result: dict[str, list[str]] = {i: [] for i in ids}
     if not ids:
         return result
-    rows = conn.execute(
-        select(org_domains.c.org_id, org_domains.c.domain, org_domains.c.is_primary)
-        .where(org_domains.c.org_id.in_(ids))
-        .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower)
-    )
+    if len(ids) == 1:  # the common case (one user) without an expanding IN, which is re-rendered on every call
+        rows = conn.execute(_DOMAINS_OF_ORG, {"org_id": ids[0]})
+    else:
+        rows = conn.execute(_DOMAINS_OF_ORGS, {"org_ids": ids})
     for org_id, domain, _primary in rows:
         result[org_id].append(domain)
     return result
@@ -113,6 +131,7 @@ def _user_from_row(row: Any, domains: Sequence[str], primary: str) -> User:
         failed_otp_attempts=row.failed_otp_attempts or 0, machine_name=row.machine_name or "",
         machine_description=row.machine_description or "",
         access_token_type=AccessTokenType(row.access_token_type or 0),
+        has_secret=row.secret_hash is not None,
     )
 
 
@@ -122,10 +141,7 @@ def _users_from_rows(conn: Connection, rows: Sequence[Any]) -> list[User]:
 
 
 def get_user(conn: Connection, user_id: str, *, for_update: bool = False) -> User | None:
-    query = select(users).where(users.c.id == user_id)
-    if for_update:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_USER_BY_ID_FOR_UPDATE if for_update else _USER_BY_ID, {"user_id": user_id}).first()
     return _users_from_rows(conn, [row])[0] if row else None
 
 
@@ -155,9 +171,9 @@ def login_name_condition(login_name: str) -> ColumnElement[bool]:
 
 
 def find_user_by_login_name(conn: Connection, login_name: str) -> User | None:
-    rows = conn.execute(select(users).where(login_name_condition(login_name)).limit(2)).all()
     # An exact username match wins over a username@domain match.
-    rows.sort(key=lambda r: r.username_lower != login_name.lower())
+    rows = sorted(conn.execute(select(users).where(login_name_condition(login_name)).limit(2)).all(),
+                  key=lambda r: bool(r.username_lower != login_name.lower()))
     return _users_from_rows(conn, rows[:1])[0] if rows else None
 
 
@@ -213,14 +229,15 @@ def add_membership(conn: Connection, *, user_id: str, scope: str, role: str) -> 
 
 
 def grants_of(conn: Connection, user_id: str) -> frozenset[tuple[str, str]]:
-    rows = conn.execute(select(memberships.c.scope, memberships.c.role).where(memberships.c.user_id == user_id))
+    rows = conn.execute(_GRANTS_OF, {"user_id": user_id})
     return frozenset((r.scope, r.role) for r in rows)
 
 
 # ---- personal access tokens ------------------------------------------------------------------
 
 
-def insert_pat(conn: Connection, *, pat_id: str, user_id: str, token_hash: bytes, expires_at: int | None, at: int) -> None:
+def insert_pat(conn: Connection, *, pat_id: str, user_id: str, token_hash: bytes, expires_at: int | None,
+               at: int) -> None:
     conn.execute(
         insert(personal_access_tokens).values(
             id=pat_id, user_id=user_id, token_hash=token_hash, expires_at=expires_at, created_at=at
@@ -230,11 +247,7 @@ def insert_pat(conn: Connection, *, pat_id: str, user_id: str, token_hash: bytes
 
 def find_pat(conn: Connection, token_hash: bytes) -> Any:
     """The PAT row with this hash joined with its user's state, or None."""
-    return conn.execute(
-        select(personal_access_tokens, users.c.org_id, users.c.kind, users.c.state)
-        .join(users, users.c.id == personal_access_tokens.c.user_id)
-        .where(personal_access_tokens.c.token_hash == token_hash)
-    ).first()
+    return conn.execute(_PAT_BY_HASH, {"token_hash": token_hash}).first()
 
 
 def delete_pat(conn: Connection, *, user_id: str, pat_id: str) -> bool:
@@ -246,9 +259,11 @@ def delete_pat(conn: Connection, *, user_id: str, pat_id: str) -> bool:
     return result.rowcount > 0
 
 
-def list_pats(conn: Connection, where: ColumnElement[bool] | None, *, offset: int, limit: int, asc: bool) -> tuple[int, list[Any]]:
+def list_pats(conn: Connection, where: ColumnElement[bool] | None, *, offset: int, limit: int,
+              asc: bool) -> tuple[int, list[Any]]:
     condition = where if where is not None else personal_access_tokens.c.id.is_not(None)
-    total = conn.execute(select(func.count()).select_from(personal_access_tokens).join(users).where(condition)).scalar_one()
+    total = conn.execute(
+        select(func.count()).select_from(personal_access_tokens).join(users).where(condition)).scalar_one()
     column = personal_access_tokens.c.created_at
     rows = conn.execute(
         select(personal_access_tokens.c.id, personal_access_tokens.c.user_id, personal_access_tokens.c.expires_at,

@@ -57,6 +57,7 @@ class User:
     machine_name: str = ""
     machine_description: str = ""
     access_token_type: AccessTokenType = AccessTokenType.BEARER
+    has_secret: bool = False  # a machine user's client secret is set
 
     @property
     def is_machine(self) -> bool:

@@ -50,6 +50,8 @@ class OrgService:
             raise invalid_argument("ORG-mruNY", "Organization name must be 1 to 200 characters")
         if principal is not None:
             principal.require(perm.ORG_CREATE)
+        if len(org_id) > 40:
+            raise invalid_argument("ORG-iDl3n", "Organization ID must be at most 40 characters")
         org_id = org_id or new_id()
         domain = domain or domain_for(name, self.base_domain)
         prepared = [await self.users.prepare_human(a.human) if a.human else None for a in admins]

@@ -5,6 +5,7 @@ Every write is one transaction that updates the user's state and appends an audi
 
 from __future__ import annotations
 
+import builtins
 import hmac
 import time
 from collections.abc import Callable
@@ -106,6 +107,13 @@ def _user_not_found() -> Exception:
     return not_found("QUERY-Dfbg2", "User could not be found")
 
 
+def _check_lengths(*fields: tuple[str, str, int]) -> None:
+    """Each (value, name, maximum): the column sizes, checked up front so every database answers alike."""
+    for value, name, maximum in fields:
+        if len(value) > maximum:
+            raise invalid_argument("USER-fLen1", f"{name} must be at most {maximum} characters")
+
+
 class UserService:
     def __init__(
         self,
@@ -173,6 +181,11 @@ class UserService:
             raise invalid_argument("USER-e4Gnh", "Email address is required")
         if not new.profile.given_name or not new.profile.family_name:
             raise invalid_argument("USER-4GB8a", "Given name and family name are required")
+        p = new.profile
+        _check_lengths((p.given_name, "profile.givenName", 200), (p.family_name, "profile.familyName", 200),
+                       (p.nick_name, "profile.nickName", 200), (p.display_name, "profile.displayName", 200),
+                       (p.preferred_language, "profile.preferredLanguage", 20), (new.email, "email", 320),
+                       (new.phone, "phone", 40), (new.hashed_password or "", "hashedPassword.hash", 255))
         password_hash: str | None = None
         if new.password is not None:
             self.policy.check(new.password)
@@ -217,20 +230,20 @@ class UserService:
     async def add_machine(self, principal: Principal | None, new: NewMachine,
                           *, role: tuple[str, str] | None = None) -> tuple[str, WriteDetails]:
         """Create a machine (service) user; ``role`` optionally grants a (scope, role) membership."""
-        if not new.username:
-            raise invalid_argument("USER-bm3Fk", "Username is required")
         if not new.name:
             raise invalid_argument("USER-2n8vs", "Machine name is required")
+        _check_lengths((new.name, "machine.name", 200), (new.description, "machine.description", 500))
         user_id = new.user_id or new_id()
+        username = new.username or user_id  # ZITADEL names a machine after its ID by default
 
         def tx(conn: Connection) -> WriteDetails:
             org = self._resolve_org(conn, new.org_id, None)
             if principal is not None:
                 principal.require(perm.USER_WRITE, org.id)
-            self._check_unique(conn, user_id, new.username)
+            self._check_unique(conn, user_id, username)
             at = now_us()
             store.insert_user(conn, {
-                "id": user_id, "org_id": org.id, "kind": MACHINE, "username": new.username,
+                "id": user_id, "org_id": org.id, "kind": MACHINE, "username": username,
                 "state": UserState.ACTIVE, "machine_name": new.name,
                 "machine_description": new.description or None,
                 "access_token_type": int(new.access_token_type), "gender": 0,
@@ -238,7 +251,7 @@ class UserService:
             })
             events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=1,
                           event_type="user.machine.added", creator=principal.user_id if principal else None,
-                          at=at, payload={"username": new.username, "orgID": org.id})
+                          at=at, payload={"username": username, "orgID": org.id})
             if role is not None:
                 store.add_membership(conn, user_id=user_id, scope=role[0], role=role[1])
             return WriteDetails(sequence=1, change_date=at, resource_owner=org.id, creation_date=at)
@@ -346,6 +359,34 @@ class UserService:
                 hook(conn, user.id, at, creator)
             store.delete_user(conn, user.id)
             return self._event(conn, user, user.sequence + 1, "user.removed", creator, at)
+        return await self.db.write(tx)
+
+    # ---- memberships -------------------------------------------------------------------------
+
+    async def grant(self, user_id: str, role: str, org_id: str = "") -> bool:
+        """Give a user a role on the instance (no ``org_id``) or on one organization (system only).
+
+        Idempotent: returns False when the user already had that role there.
+        """
+        if org_id and role not in perm.ORG_ROLES:
+            raise invalid_argument("USER-rol3o", f"Organization roles are {', '.join(sorted(perm.ORG_ROLES))}")
+        if not org_id and role not in perm.INSTANCE_ROLES:
+            raise invalid_argument("USER-rol3i", f"Instance roles are {', '.join(sorted(perm.INSTANCE_ROLES))}")
+
+        def tx(conn: Connection) -> bool:
+            user = store.get_user(conn, user_id, for_update=True)
+            if user is None:
+                raise _user_not_found()
+            if org_id and store.get_org(conn, org_id) is None:
+                raise not_found("COMMAND-4M9sd", "Organization not found")
+            if (org_id, role) in store.grants_of(conn, user.id):
+                return False
+            store.add_membership(conn, user_id=user.id, scope=org_id, role=role)
+            at = now_us()
+            sequence = store.update_user(conn, user.id, {}, at=at)
+            self._event(conn, user, sequence, "user.grant.added", None, at, {"role": role, "scope": org_id})
+            return True
+
         return await self.db.write(tx)
 
     # ---- password ----------------------------------------------------------------------------
@@ -461,7 +502,7 @@ class UserService:
 
     async def list_pats(self, principal: Principal | None, user_ids: tuple[str, ...] | None,
                         token_ids: tuple[str, ...] | None, org_id: str | None,
-                        page: Page) -> tuple[int, list[PatInfo]]:
+                        page: Page) -> tuple[int, builtins.list[PatInfo]]:
         visible = self._readable_orgs(principal, perm.USER_READ) if principal is not None else None
         where = store.pat_conditions(visible_orgs=visible, user_ids=user_ids, token_ids=token_ids, org_id=org_id)
         total, rows = await self.db.read(lambda conn: store.list_pats(

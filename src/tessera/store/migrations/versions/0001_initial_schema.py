@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-28 02:13:02.592850
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = '0001'
 down_revision = None
@@ -29,7 +28,8 @@ def upgrade() -> None:
     sa.Column('creator', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
-    sa.UniqueConstraint('aggregate_type', 'aggregate_id', 'sequence', name=op.f('uq_events_aggregate_type_aggregate_id_sequence'))
+    sa.UniqueConstraint('aggregate_type', 'aggregate_id', 'sequence',
+                        name=op.f('uq_events_aggregate_type_aggregate_id_sequence'))
     )
     op.create_table('instances',
     sa.Column('id', sa.String(length=40), nullable=False),
@@ -93,7 +93,8 @@ def upgrade() -> None:
     sa.Column('org_id', sa.String(length=40), nullable=False),
     sa.Column('domain', sa.String(length=255), nullable=False),
     sa.Column('is_primary', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_org_domains_org_id_organizations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['org_id'], ['organizations.id'], name=op.f('fk_org_domains_org_id_organizations'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('domain_lower', name=op.f('pk_org_domains'))
     )
     with op.batch_alter_table('org_domains', schema=None) as batch_op:
@@ -152,7 +153,8 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('expires_at', sa.BigInteger(), nullable=True),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_personal_access_tokens_user_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_personal_access_tokens_user_id_users'),
+                            ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_personal_access_tokens')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_personal_access_tokens_token_hash'))
     )
