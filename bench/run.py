@@ -575,7 +575,7 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--argon2-p", type=int, default=1)
     parser.add_argument("--wait-quiet", type=float, default=None,
                         help="seconds to wait, before each scenario, for other work on the machine to stop "
-                             "[full run 120, --quick 0]")
+                             "[full run 30, --quick 0]")
     parser.add_argument("--out", type=Path, default=None, help="result directory [bench/results/<time>]")
     args = parser.parse_args(argv)
     db = args.db or ("sqlite" if args.quick else "both")
@@ -588,7 +588,7 @@ def parse_args(argv: list[str] | None) -> Options:
         peer=not args.no_peer, scenarios=[s for s in args.scenarios.split(",") if s], argon2_m=args.argon2_m,
         argon2_t=args.argon2_t, argon2_p=args.argon2_p,
         out=(args.out or BENCH / "results" / time.strftime("%Y%m%d-%H%M%S")).resolve(), quick=args.quick,
-        wait_quiet=args.wait_quiet if args.wait_quiet is not None else (0 if args.quick else 120))
+        wait_quiet=args.wait_quiet if args.wait_quiet is not None else (0 if args.quick else 30))
 
 
 def main(argv: list[str] | None = None) -> int:

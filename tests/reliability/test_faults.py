@@ -28,7 +28,7 @@ from ..helpers import add_human, session_call, sign_in
 from .load import EXPECTED_UNDER_LOAD, Load, verify
 from .support import Db, PrivatePostgres, connect_code, db_url, env_int, leaked_text, private_postgres
 
-SECONDS = env_int("TESSERA_SOAK_SECONDS", 6)
+SECONDS = env_int("TESSERA_SOAK_SECONDS", 5)
 
 
 # ---- PostgreSQL restarted during load -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..conftest import ServerProcess, running_server
 from .load import EXPECTED_UNDER_LOAD, Load, verify
 from .support import Db, db_url, env_int, long_run
 
-SECONDS = env_int("TESSERA_SOAK_SECONDS", 5)
+SECONDS = env_int("TESSERA_SOAK_SECONDS", 4)
 CLIENTS = 32 if long_run() else 12
 
 EXPECTED = EXPECTED_UNDER_LOAD
