@@ -52,11 +52,6 @@ def password_session(server: ServerProcess, user_id: str, **extra: Any) -> dict[
     return ok(session_call(server, "CreateSession", {"checks": checks, **extra}))
 
 
-def has_oauth(server: ServerProcess) -> bool:
-    answer = httpx.post(f"{server.url}/oauth/v2/token", data={"grant_type": "x"}, timeout=10)
-    return answer.status_code != 404
-
-
 def jwt_access_token(server: ServerProcess, user_id: str) -> str:
     """AddKey, then the key file's private key signs an RFC 7523 assertion for /oauth/v2/token."""
     added = ok(connect(server, "UserService", "AddKey", {"userId": user_id}, server.admin_pat))
@@ -115,9 +110,8 @@ def make_callers(server: ServerProcess) -> Callers:
         user_ids[kind] = machine(server, role)
         tokens[kind] = pat_of(server, user_ids[kind])
 
-    if has_oauth(server):
-        user_ids["machine_jwt"] = machine(server, "IAM_LOGIN_CLIENT")
-        tokens["machine_jwt"] = jwt_access_token(server, user_ids["machine_jwt"])
+    user_ids["machine_jwt"] = machine(server, "IAM_LOGIN_CLIENT")
+    tokens["machine_jwt"] = jwt_access_token(server, user_ids["machine_jwt"])
 
     time.sleep(max(0.0, 1.2 - (time.time() - _created_at(expiring))))  # let the 1 s lifetime pass
     return Callers(tokens, user_ids)

@@ -25,7 +25,7 @@ from tessera.gen.zitadel.user.v2 import user_service_pb as user_pb
 
 from ..conftest import ServerProcess, running_server
 from ..helpers import PASSWORD, add_human, connect, error_id, session_call, sign_in, tessera_cli
-from .callers import grant, has_oauth, jwt_access_token, machine, pat_of
+from .callers import grant, jwt_access_token, machine, pat_of
 from .support import connect_code
 
 # ---- every way a bearer token can be presented ---------------------------------------------------------
@@ -218,8 +218,7 @@ def test_locked_or_deactivated_human_loses_every_session(server: ServerProcess, 
 def test_locked_deactivated_or_deleted_machine_loses_its_tokens(server: ServerProcess, action: str) -> None:
     user_id = machine(server, "IAM_LOGIN_CLIENT")
     tokens = [pat_of(server, user_id)]
-    if has_oauth(server):
-        tokens.append(jwt_access_token(server, user_id))
+    tokens.append(jwt_access_token(server, user_id))
     for token in tokens:
         assert_accepted_everywhere(server, token)
     assert connect(server, "UserService", action, {"userId": user_id}, server.admin_pat).status_code == 200

@@ -26,7 +26,6 @@ import pytest
 
 from ..conftest import ServerProcess, running_server
 from ..helpers import connect, session_call
-from .callers import has_oauth
 from .support import Db, db_url
 
 
@@ -115,21 +114,20 @@ def run_workflow(server: ServerProcess) -> Workflow:
     _ok(user("RemovePersonalAccessToken", {"userId": flow.machine_id, "tokenId": revoked["tokenId"]}))
     assert user("ListUsers", {}, revoked["token"]).status_code == 401
 
-    if has_oauth(server):
-        flow.client_secret = flow.keep("client secret",
-                                       _ok(user("AddSecret", {"userId": flow.machine_id}))["clientSecret"])
-        key_file = json.loads(base64.b64decode(_ok(user("AddKey", {"userId": flow.machine_id}))["keyContent"]))
-        private_key = key_file["key"]
-        flow.keep("private key", "".join(private_key.strip().splitlines()[1:-1])[:64])
-        token = httpx.post(f"{server.url}/oauth/v2/token", timeout=30, data={
-            "grant_type": "client_credentials", "client_id": key_file["userId"],
-            "client_secret": flow.client_secret, "scope": "openid"})
-        assert token.status_code == 200, token.text
-        flow.keep("access token", token.json()["access_token"])
-        wrong = httpx.post(f"{server.url}/oauth/v2/token", timeout=30, data={
-            "grant_type": "client_credentials", "client_id": key_file["userId"],
-            "client_secret": flow.keep("wrong client secret", "Wrong-Client-Secret-7"), "scope": "openid"})
-        assert wrong.status_code in (400, 401) and "Wrong-Client-Secret-7" not in wrong.text
+    flow.client_secret = flow.keep("client secret",
+                                   _ok(user("AddSecret", {"userId": flow.machine_id}))["clientSecret"])
+    key_file = json.loads(base64.b64decode(_ok(user("AddKey", {"userId": flow.machine_id}))["keyContent"]))
+    private_key = key_file["key"]
+    flow.keep("private key", "".join(private_key.strip().splitlines()[1:-1])[:64])
+    token = httpx.post(f"{server.url}/oauth/v2/token", timeout=30, data={
+        "grant_type": "client_credentials", "client_id": key_file["userId"],
+        "client_secret": flow.client_secret, "scope": "openid"})
+    assert token.status_code == 200, token.text
+    flow.keep("access token", token.json()["access_token"])
+    wrong = httpx.post(f"{server.url}/oauth/v2/token", timeout=30, data={
+        "grant_type": "client_credentials", "client_id": key_file["userId"],
+        "client_secret": flow.keep("wrong client secret", "Wrong-Client-Secret-7"), "scope": "openid"})
+    assert wrong.status_code in (400, 401) and "Wrong-Client-Secret-7" not in wrong.text
     return flow
 
 
