@@ -74,6 +74,7 @@ class Options:
     probe_connections: int = 4
     probe_delay_ms: int = 25
     wait_quiet: float = 0.0
+    profile: bool = False
 
 
 @dataclass
@@ -266,9 +267,12 @@ def measure(wrk: str, url: str, load: Load, opts: Options, server: Server, *, co
         run_wrk(wrk, url, load, opts.warmup)
     probe_process = None
     with procstat.Window(server.pids) as window:
+        profiler = start_profiler(server, scenario, opts.duration) if opts.profile else None
         if probe is not None:
             probe_process = start_wrk(wrk, url, probe, opts.duration)
         stats = run_wrk(wrk, url, load, opts.duration)
+        if profiler is not None:
+            profiler.wait(timeout=opts.duration + 60)
         probe_stats = None
         if probe_process is not None:
             out, err = probe_process.communicate(timeout=opts.duration + 60)
@@ -303,6 +307,18 @@ def measure(wrk: str, url: str, load: Load, opts: Options, server: Server, *, co
         + f"  rss {result.server_peak_rss_mib:.0f} MiB  cpu server {result.server_cpu_pct}% wrk {result.load_cpu_pct}%"
         + f" other {result.other_cpu_pct}%  {result.server_cpu_us_per_request:.0f} µs CPU/req")
     return result
+
+
+def start_profiler(server: Server, scenario: str, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy on the server's first process for the measured window: collapsed stacks beside its log."""
+    spy = Path(sys.executable).parent / "py-spy"
+    if not spy.exists():
+        raise SystemExit("error: --profile needs py-spy: ./.venv/bin/pip install py-spy")
+    out = server.log_path.parent / f"profile-{scenario}.txt"
+    pid = server.pids[-1] if len(server.pids) > 1 else server.process.pid  # a worker, not the supervisor
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250",
+                             "--format", "raw", "--nonblocking", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # ---- Tessera configurations ------------------------------------------------------------------
@@ -576,6 +592,8 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--wait-quiet", type=float, default=None,
                         help="seconds to wait, before each scenario, for other work on the machine to stop "
                              "[full run 30, --quick 0]")
+    parser.add_argument("--profile", action="store_true",
+                        help="record each scenario with py-spy (collapsed stacks in the result directory)")
     parser.add_argument("--out", type=Path, default=None, help="result directory [bench/results/<time>]")
     args = parser.parse_args(argv)
     db = args.db or ("sqlite" if args.quick else "both")
@@ -588,7 +606,8 @@ def parse_args(argv: list[str] | None) -> Options:
         peer=not args.no_peer, scenarios=[s for s in args.scenarios.split(",") if s], argon2_m=args.argon2_m,
         argon2_t=args.argon2_t, argon2_p=args.argon2_p,
         out=(args.out or BENCH / "results" / time.strftime("%Y%m%d-%H%M%S")).resolve(), quick=args.quick,
-        wait_quiet=args.wait_quiet if args.wait_quiet is not None else (0 if args.quick else 30))
+        wait_quiet=args.wait_quiet if args.wait_quiet is not None else (0 if args.quick else 30),
+        profile=args.profile)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -648,8 +667,10 @@ def main(argv: list[str] | None = None) -> int:
     (opts.out / "report.md").write_text(markdown)
     print(markdown)
     bad = bool(document["failures"]) or any(r["errors"] for r in document["results"])
-    if not bad:
-        shutil.rmtree(work_root, ignore_errors=True)  # databases and logs; kept when something failed
+    if not bad:  # databases and logs are kept when something failed; profiles are always kept
+        for profile in work_root.glob("*/profile-*.txt"):
+            profile.rename(opts.out / f"{profile.parent.name}-{profile.name}")
+        shutil.rmtree(work_root, ignore_errors=True)
     log(f"results in {opts.out} ({document['elapsed_s']} s)")
     return 1 if bad else 0
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import Connection
-
 from ..clock import now_us
 from ..crypto import tokens
 from ..errors import unauthenticated
 from ..store import users as store
 from ..store.db import Database
+from ..store.direct import Driver
 from ..users.model import MACHINE, UserState
 from .principal import Principal
 
@@ -56,7 +55,7 @@ class Authenticator:
     async def _resolve_pat(self, token: str) -> Principal | None:
         token_hash = tokens.hash_token(token)
 
-        def tx(conn: Connection) -> Principal | None:
+        def tx(conn: Driver) -> Principal | None:
             row = store.find_pat(conn, token_hash)
             if row is None or row.state != UserState.ACTIVE:
                 return None
@@ -65,4 +64,4 @@ class Authenticator:
             return Principal(user_id=row.user_id, org_id=row.org_id, is_machine=row.kind == MACHINE,
                              method="pat", grants=store.grants_of(conn, row.user_id))
 
-        return await self.db.read(tx)
+        return await self.db.direct_read(tx)

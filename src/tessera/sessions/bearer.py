@@ -8,8 +8,6 @@ login policy forces MFA and the session has a single factor.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
-
 from ..auth.principal import Principal
 from ..clock import now_us
 from ..crypto import tokens
@@ -17,6 +15,7 @@ from ..store import policies
 from ..store import sessions as session_store
 from ..store import users as user_store
 from ..store.db import Database
+from ..store.direct import Driver
 from ..users.model import UserState
 
 
@@ -28,10 +27,10 @@ class SessionBearer:
         session_id = tokens.session_id_of(token)
         if session_id is None:
             return None
-        return await self.db.read(lambda conn: self._resolve(conn, session_id, token))
+        return await self.db.direct_read(lambda conn: self._resolve(conn, session_id, token))
 
     @staticmethod
-    def _resolve(conn: Connection, session_id: str, token: str) -> Principal | None:
+    def _resolve(conn: Driver, session_id: str, token: str) -> Principal | None:
         session = session_store.get(conn, session_id)  # live sessions only: never an ended one's tombstone
         if session is None or session.terminated_at is not None or not tokens.same_hash(token, session.token_hash):
             return None

@@ -31,6 +31,7 @@ from ..ids import new_id
 from ..store import sessions as store
 from ..store import users as user_store
 from ..store.db import Database
+from ..store.direct import Driver
 from ..users.credentials import CredentialChecker
 from ..users.model import User
 from ..users.service import UserService
@@ -183,13 +184,13 @@ class SessionService:
             expires_at=at + change.lifetime_us if change.lifetime_us else None, created_at=at, changed_at=at,
             sequence=1, token_hash=tokens.hash_token(token))
         payload = _event_payload(change, user, token_rotated=True)
-        await self.db.write(lambda conn: store.insert_session(conn, session, event_payload=payload))
+        await self.db.direct_write(lambda conn: store.insert_session(conn, session, event_payload=payload))
         return WriteResult(session_id, 1, at, token)
 
     async def set(self, principal: Principal, session_id: str, change: SessionChange) -> WriteResult:
         check_id(session_id, "session_id")
         self._validate(change)
-        current = await self.db.read(lambda conn: store.get(conn, session_id))
+        current = await self.db.direct_read(lambda conn: store.get(conn, session_id))
         if current is None:
             # Only callers who may write some session learn whether an ID exists.
             if not any(principal.has_permission(perm.SESSION_WRITE, scope) for scope, _ in principal.grants):
@@ -208,7 +209,7 @@ class SessionService:
                 raise failed_precondition("COMMAND-Df4b3", "The session's user no longer exists")
         checked = await self._run_checks(change.checks, user, Factors())
 
-        def tx(conn: Connection) -> WriteResult:
+        def tx(conn: Driver) -> WriteResult:
             session = store.lock(conn, session_id)
             if session is None:
                 raise _not_existing()
@@ -230,7 +231,7 @@ class SessionService:
                                  event_payload=_event_payload(change, user, token_rotated=True))
             return WriteResult(session.id, updated.sequence, at, token)
 
-        return await self.db.write(tx)
+        return await self.db.direct_write(tx)
 
     async def delete(self, principal: Principal, session_id: str, token: str | None) -> WriteResult:
         check_id(session_id, "session_id")
@@ -262,7 +263,7 @@ class SessionService:
         check_id(session_id, "session_id")
         if token is not None:
             check_id(token, "session_token")
-        session = await self.db.read(lambda conn: store.get(conn, session_id))
+        session = await self.db.direct_read(lambda conn: store.get(conn, session_id))
         if session is None:
             raise _not_existing()
         if token is not None:
@@ -285,7 +286,7 @@ class SessionService:
         session_id = tokens.session_id_of(token)
         if session_id is None:
             return None
-        session = await self.db.read(lambda conn: store.get(conn, session_id))
+        session = await self.db.direct_read(lambda conn: store.get(conn, session_id))
         if session is None or not tokens.same_hash(token, session.token_hash):
             return None
         return session

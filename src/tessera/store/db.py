@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from ..errors import Code, TesseraError, already_exists, invalid_argument, unavailable
+from .direct import Driver
 
 T = TypeVar("T")
 _WRITE = "tessera_write"
@@ -27,18 +30,22 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'tessera.db'}"
 
 
+def _apply_sqlite_pragmas(dbapi_conn: sqlite3.Connection) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    # LIKE must be case-sensitive, as on PostgreSQL; the *_IGNORE_CASE text queries use lower().
+    cur.execute("PRAGMA case_sensitive_like=ON")
+    cur.close()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=5000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        # LIKE must be case-sensitive, as on PostgreSQL; the *_IGNORE_CASE text queries use lower().
-        cur.execute("PRAGMA case_sensitive_like=ON")
-        cur.close()
+        _apply_sqlite_pragmas(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -57,6 +64,9 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
+        # SQLite's driver connections for run_direct: one per thread (in the server, the event loop's).
+        self._direct = threading.local()
+        self._direct_connections: list[sqlite3.Connection] = []
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             # hide_parameters: SQL errors and logs must never show hashes or other stored secrets
@@ -75,42 +85,95 @@ class Database:
             self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="db")
 
     def run_sync(self, fn: Callable[[Connection], T], *, write: bool = False) -> T:
+        with _translated_errors(), self.engine.connect() as conn:
+            if write:
+                conn = conn.execution_options(**{_WRITE: True})
+            elif self._pool is not None:
+                # PostgreSQL reads skip BEGIN and COMMIT, two of their three round trips: under
+                # READ COMMITTED every statement takes its own snapshot either way.
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            with conn.begin():
+                return fn(conn)
+
+    def run_direct_sync(self, fn: Callable[[Driver], T], *, write: bool = False) -> T:
+        """Like ``run_sync`` for functions that use only ``direct.Statement``s: no SQLAlchemy in between.
+
+        Reads run without a transaction (each statement sees its own snapshot, as under PostgreSQL's
+        READ COMMITTED); writes run in one, taking SQLite's write lock up front.
+        """
+        with _translated_errors():
+            if self._pool is None:
+                return self._sqlite_direct(fn, write)
+            return self._pooled_direct(fn, write)
+
+    def _sqlite_direct(self, fn: Callable[[Driver], T], write: bool) -> T:
+        driver: Driver | None = getattr(self._direct, "driver", None)
+        if driver is None:
+            # Used by this thread only; another thread may close it at dispose().
+            dbapi = sqlite3.connect(self.engine.url.database or "", isolation_level=None, check_same_thread=False)
+            _apply_sqlite_pragmas(dbapi)
+            self._direct_connections.append(dbapi)
+            driver = self._direct.driver = Driver(dbapi, self.engine.dialect)
+        if not write:
+            return fn(driver)
+        dbapi = driver.dbapi
+        _driver_call(dbapi, self.engine.dialect, "BEGIN IMMEDIATE")
         try:
-            with self.engine.connect() as conn:
-                if write:
-                    conn = conn.execution_options(**{_WRITE: True})
-                elif self._pool is not None:
-                    # PostgreSQL reads skip BEGIN and COMMIT, two of their three round trips: under
-                    # READ COMMITTED every statement takes its own snapshot either way.
-                    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                with conn.begin():
-                    return fn(conn)
-        except IntegrityError as exc:
-            if _is_unique_violation(exc):
-                raise _conflict(exc) from exc
+            result = fn(driver)
+        except BaseException:
+            dbapi.rollback()
             raise
-        except OperationalError as exc:
-            if _has_too_many_values(exc):
-                raise invalid_argument("STORE-DATA2", "The request has too many values for one query") from exc
-            if _is_storage_full(exc):
-                raise unavailable("STORE-FULL1", "Database storage is full") from exc
-            if _is_connection_problem(exc):
-                raise unavailable("STORE-UNAV1", "Database is unavailable") from exc
-            raise
-        except (DataError, OverflowError) as exc:
-            # A value the database cannot hold (too long, NUL in text, integer out of range) that no
-            # earlier check caught: the request is at fault, and its transaction was rolled back.
-            raise invalid_argument("STORE-DATA1", "A value is too long, too large or not valid text") from exc
+        _driver_call(dbapi, self.engine.dialect, "COMMIT")
+        return result
+
+    def _pooled_direct(self, fn: Callable[[Driver], T], write: bool) -> T:
+        pooled = self.engine.raw_connection()
+        dialect = self.engine.dialect
+        dbapi: Any = pooled.driver_connection
+        try:
+            if not write:
+                dbapi.autocommit = True
+                try:
+                    return fn(Driver(dbapi, dialect))
+                finally:
+                    dbapi.autocommit = False
+            try:
+                result = fn(Driver(dbapi, dialect))
+                dbapi.commit()
+            except BaseException:
+                dbapi.rollback()
+                raise
+            return result
         except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise unavailable("STORE-UNAV2", "Database connection was lost") from exc
+            if dialect.is_disconnect(exc.orig, pooled, None):  # type: ignore[arg-type]
+                pooled.invalidate(exc.orig)  # never hand a dead connection to the next request
             raise
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, pooled, None):
+                pooled.invalidate(exc)
+            raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                      dialect=dialect) from exc
+        finally:
+            pooled.close()
 
     async def run(self, fn: Callable[[Connection], T], *, write: bool = False) -> T:
         if self._pool is None:
             return self.run_sync(fn, write=write)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: self.run_sync(fn, write=write))
+
+    async def direct_read(self, fn: Callable[[Driver], T]) -> T:
+        """Run ``fn``, which must not write, on the driver (see ``run_direct_sync``)."""
+        if self._pool is None:
+            return self.run_direct_sync(fn)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: self.run_direct_sync(fn))
+
+    async def direct_write(self, fn: Callable[[Driver], T]) -> T:
+        if self._pool is None:
+            return self.run_direct_sync(fn, write=True)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: self.run_direct_sync(fn, write=True))
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         return await self.run(fn, write=True)
@@ -127,9 +190,47 @@ class Database:
         return True
 
     def dispose(self) -> None:
+        for dbapi in self._direct_connections:
+            dbapi.close()
+        self._direct_connections.clear()
+        self._direct = threading.local()
         self.engine.dispose()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Database errors as the API reports them; everything else passes through."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if _is_unique_violation(exc):
+            raise _conflict(exc) from exc
+        raise
+    except OperationalError as exc:
+        if _has_too_many_values(exc):
+            raise invalid_argument("STORE-DATA2", "The request has too many values for one query") from exc
+        if _is_storage_full(exc):
+            raise unavailable("STORE-FULL1", "Database storage is full") from exc
+        if _is_connection_problem(exc):
+            raise unavailable("STORE-UNAV1", "Database is unavailable") from exc
+        raise
+    except (DataError, OverflowError) as exc:
+        # A value the database cannot hold (too long, NUL in text, integer out of range) that no
+        # earlier check caught: the request is at fault, and its transaction was rolled back.
+        raise invalid_argument("STORE-DATA1", "A value is too long, too large or not valid text") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise unavailable("STORE-UNAV2", "Database connection was lost") from exc
+        raise
+
+
+def _driver_call(dbapi: sqlite3.Connection, dialect: Any, statement: str) -> None:
+    try:
+        dbapi.execute(statement)
+    except sqlite3.Error as exc:  # e.g. locked by another process: as SQLAlchemy would raise it
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error, hide_parameters=True, dialect=dialect) from exc
 
 
 def _is_unique_violation(exc: IntegrityError) -> bool:

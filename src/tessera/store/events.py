@@ -7,15 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import bindparam, insert
 
+from .direct import Conn, Statement
 from .schema import events
 
-_INSERT = insert(events)  # built once: the statement is the same for every event
+_COLUMNS = ("aggregate_type", "aggregate_id", "sequence", "type", "payload", "creator", "created_at")
+# inline(): the database numbers events; nothing needs the new ID back.
+_INSERT = Statement(insert(events).inline().values({name: bindparam(name) for name in _COLUMNS}))
 
 
 def append(
-    conn: Connection,
+    conn: Conn,
     *,
     aggregate_type: str,
     aggregate_id: str,
@@ -26,7 +29,7 @@ def append(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Record one event. Payloads describe what changed and never hold secrets."""
-    conn.execute(_INSERT, {
+    _INSERT.run(conn, {
         "aggregate_type": aggregate_type,
         "aggregate_id": aggregate_id,
         "sequence": sequence,
@@ -50,11 +53,11 @@ class NewEvent:
     payload: dict[str, Any] | None = None
 
 
-def append_many(conn: Connection, new_events: Sequence[NewEvent]) -> None:
+def append_many(conn: Conn, new_events: Sequence[NewEvent]) -> None:
     """Record several events with one batched statement (executemany), e.g. one per pruned session."""
     if not new_events:
         return
-    conn.execute(_INSERT, [{
+    _INSERT.run_many(conn, [{
         "aggregate_type": e.aggregate_type,
         "aggregate_id": e.aggregate_id,
         "sequence": e.sequence,

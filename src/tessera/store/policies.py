@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
+from .direct import Conn, Statement
 from .schema import login_policies, users
 
 
@@ -20,13 +21,13 @@ class LoginPolicy:
 
 
 # Built once, with no expanding IN (re-rendered on every call): the organization's row and the default.
-_ORG_OR_DEFAULT = select(login_policies).where(
-    or_(login_policies.c.scope == bindparam("org_scope"), login_policies.c.scope == ""))
+_ORG_OR_DEFAULT = Statement(select(login_policies).where(
+    or_(login_policies.c.scope == bindparam("org_scope"), login_policies.c.scope == "")))
 
 
-def policy_for(conn: Connection, org_id: str | None) -> LoginPolicy:
+def policy_for(conn: Conn, org_id: str | None) -> LoginPolicy:
     """The organization's policy if it has one, else the instance default."""
-    rows = {r.scope: r for r in conn.execute(_ORG_OR_DEFAULT, {"org_scope": org_id or ""})}
+    rows = {r.scope: r for r in _ORG_OR_DEFAULT.all(conn, {"org_scope": org_id or ""})}
     row = rows.get(org_id or "") or rows.get("")
     if row is None:
         return LoginPolicy()

@@ -23,6 +23,7 @@ from ..sessions.model import (
     Visibility,
 )
 from . import events
+from .direct import Conn, Statement
 from .events import NewEvent
 from .schema import events as events_table
 from .schema import organizations, sessions, users
@@ -108,44 +109,49 @@ def _from_row(row: Any, keys: list[str] | None = None) -> Session:
 
 # The hottest statements are built once: building a select and its cache key on every call cost
 # more than running it (bench/RESULTS.md).
-_BY_ID_ANY = _select().where(sessions.c.id == bindparam("session_id"))  # tombstones too: delete only
-_BY_ID = _BY_ID_ANY.where(_LIVE)
-_LOCK_BY_ID_ANY = select(sessions.c.id).where(sessions.c.id == bindparam("session_id")).with_for_update()
-_LOCK_BY_ID = select(sessions.c.id).where(sessions.c.id == bindparam("session_id"), _LIVE).with_for_update()
-_ROW_BY_ID = select(sessions).where(sessions.c.id == bindparam("session_id"), _LIVE)
-_INSERT = insert(sessions)
-_UPDATE_BY_ID = update(sessions).where(sessions.c.id == bindparam("b_session_id"))
+_STATE_COLUMNS = ("user_id", "user_org_id", *_FACTOR_COLUMNS, "webauthn_user_verified", "metadata", "expires_at",
+                  "changed_at", "sequence", "token_hash")
+_BY_ID_STATEMENT = _select().where(sessions.c.id == bindparam("session_id"))
+_BY_ID_ANY = Statement(_BY_ID_STATEMENT)  # tombstones too: delete only
+_BY_ID = Statement(_BY_ID_STATEMENT.where(_LIVE))
+_LOCK_BY_ID_ANY = Statement(select(sessions.c.id).where(sessions.c.id == bindparam("session_id")).with_for_update())
+_LOCK_BY_ID = Statement(select(sessions.c.id).where(sessions.c.id == bindparam("session_id"), _LIVE)
+                        .with_for_update())
+_ROW_BY_ID = Statement(select(sessions).where(sessions.c.id == bindparam("session_id"), _LIVE))
+_INSERT = Statement(insert(sessions).values({c.name: bindparam(c.name) for c in sessions.c}))
+_UPDATE_BY_ID = Statement(update(sessions).where(sessions.c.id == bindparam("b_session_id"))
+                          .values({name: bindparam(name) for name in _STATE_COLUMNS}))
 # A tombstone keeps what an idempotent delete needs (IDs, token hash, sequence) and drops the rest.
-_TERMINATE_BY_ID = (update(sessions).where(sessions.c.id == bindparam("b_session_id"), _LIVE)
-                    .values(metadata=None, user_agent=None, fingerprint_id=None))
+_TERMINATE_BY_ID = Statement(
+    update(sessions).where(sessions.c.id == bindparam("b_session_id"), _LIVE)
+    .values(metadata=None, user_agent=None, fingerprint_id=None, terminated_at=bindparam("terminated_at"),
+            changed_at=bindparam("changed_at"), sequence=bindparam("sequence")))
 
 
-def get(conn: Connection, session_id: str) -> Session | None:
+def get(conn: Conn, session_id: str) -> Session | None:
     """A live session; None if it never existed, has ended or was pruned."""
-    row = conn.execute(_BY_ID, {"session_id": session_id}).first()
+    row = _BY_ID.first(conn, {"session_id": session_id})
     return _from_row(row) if row else None
 
 
-def lock(conn: Connection, session_id: str) -> Session | None:
+def lock(conn: Conn, session_id: str) -> Session | None:
     """Read a live session for update: concurrent writers to the same session queue up here."""
-    row = conn.execute(_LOCK_BY_ID, {"session_id": session_id}).first()
-    if row is None:
+    if _LOCK_BY_ID.first(conn, {"session_id": session_id}) is None:
         return None
     return get(conn, session_id)
 
 
-def lock_including_ended(conn: Connection, session_id: str) -> Session | None:
+def lock_including_ended(conn: Conn, session_id: str) -> Session | None:
     """Like ``lock``, but an ended session's tombstone too (``terminated_at`` set): for DeleteSession only."""
-    row = conn.execute(_LOCK_BY_ID_ANY, {"session_id": session_id}).first()
-    if row is None:
+    if _LOCK_BY_ID_ANY.first(conn, {"session_id": session_id}) is None:
         return None
-    found = conn.execute(_BY_ID_ANY, {"session_id": session_id}).first()
+    found = _BY_ID_ANY.first(conn, {"session_id": session_id})
     return _from_row(found) if found else None
 
 
-def token_hash_of(conn: Connection, session_id: str) -> tuple[bytes, int | None, Any] | None:
+def token_hash_of(conn: Conn, session_id: str) -> tuple[bytes, int | None, Any] | None:
     """Just what bearer verification needs: hash, expiry, and the row."""
-    row = conn.execute(_ROW_BY_ID, {"session_id": session_id}).first()
+    row = _ROW_BY_ID.first(conn, {"session_id": session_id})
     return (row.token_hash, row.expires_at, row) if row else None
 
 
@@ -161,28 +167,28 @@ def _state_values(session: Session) -> dict[str, Any]:
     }
 
 
-def insert_session(conn: Connection, session: Session, *, event_payload: dict[str, Any]) -> None:
+def insert_session(conn: Conn, session: Session, *, event_payload: dict[str, Any]) -> None:
     agent = session.user_agent
-    conn.execute(_INSERT, {
+    _INSERT.run(conn, {
         "id": session.id, "creator_id": session.creator_id, "created_at": session.created_at,
         "user_agent": encode_user_agent(agent), "fingerprint_id": (agent.fingerprint_id or None) if agent else None,
-        **_state_values(session)})
+        "terminated_at": None, **_state_values(session)})
     events.append(conn, aggregate_type="session", aggregate_id=session.id, sequence=session.sequence,
                   event_type="session.added", creator=session.creator_id, at=session.changed_at,
                   payload=event_payload)
 
 
-def update_session(conn: Connection, session: Session, *, creator: str, event_payload: dict[str, Any]) -> None:
-    conn.execute(_UPDATE_BY_ID, {"b_session_id": session.id, **_state_values(session)})
+def update_session(conn: Conn, session: Session, *, creator: str, event_payload: dict[str, Any]) -> None:
+    _UPDATE_BY_ID.run(conn, {"b_session_id": session.id, **_state_values(session)})
     events.append(conn, aggregate_type="session", aggregate_id=session.id, sequence=session.sequence,
                   event_type="session.changed", creator=creator, at=session.changed_at, payload=event_payload)
 
 
-def terminate(conn: Connection, session: Session, *, creator: str | None, at: int, reason: str) -> int:
+def terminate(conn: Conn, session: Session, *, creator: str | None, at: int, reason: str) -> int:
     """End a live session, leaving a tombstone, and record why; returns the terminating event's sequence."""
     sequence = session.sequence + 1
-    conn.execute(_TERMINATE_BY_ID, {"b_session_id": session.id, "terminated_at": at, "changed_at": at,
-                                    "sequence": sequence})
+    _TERMINATE_BY_ID.run(conn, {"b_session_id": session.id, "terminated_at": at, "changed_at": at,
+                                "sequence": sequence})
     events.append(conn, aggregate_type="session", aggregate_id=session.id, sequence=sequence,
                   event_type="session.terminated", creator=creator, at=at, payload={"reason": reason})
     return sequence
@@ -218,8 +224,8 @@ def terminate_user_sessions(conn: Connection, user_id: str, *, creator: str | No
                         .with_for_update()).all()
     if not rows:
         return 0
-    conn.execute(_TERMINATE_BY_ID, [{"b_session_id": row.id, "terminated_at": at, "changed_at": at,
-                                     "sequence": row.sequence + 1} for row in rows])
+    _TERMINATE_BY_ID.run_many(conn, [{"b_session_id": row.id, "terminated_at": at, "changed_at": at,
+                                      "sequence": row.sequence + 1} for row in rows])
     events.append_many(conn, [NewEvent("session", row.id, row.sequence + 1, "session.terminated", creator, at,
                                        {"reason": reason}) for row in rows])
     return len(rows)

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 
 from ..users.model import AccessTokenType, Organization, User, UserState
+from .direct import Conn, Driver, Statement
 from .schema import memberships, org_domains, organizations, personal_access_tokens, users
 
 # ---- organizations ---------------------------------------------------------------------------
@@ -52,26 +53,28 @@ def domain_taken(conn: Connection, domain: str) -> bool:
 _DOMAINS_OF_ORGS = (select(org_domains.c.org_id, org_domains.c.domain, org_domains.c.is_primary)
                     .where(org_domains.c.org_id.in_(bindparam("org_ids", expanding=True)))
                     .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
-_DOMAINS_OF_ORG = (select(org_domains.c.org_id, org_domains.c.domain, org_domains.c.is_primary)
-                   .where(org_domains.c.org_id == bindparam("org_id"))
-                   .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
-_USER_BY_ID = select(users).where(users.c.id == bindparam("user_id"))
-_USER_BY_ID_FOR_UPDATE = _USER_BY_ID.with_for_update()
-_GRANTS_OF = select(memberships.c.scope, memberships.c.role).where(memberships.c.user_id == bindparam("user_id"))
-_PAT_BY_HASH = (select(personal_access_tokens, users.c.org_id, users.c.kind, users.c.state)
-                .join(users, users.c.id == personal_access_tokens.c.user_id)
-                .where(personal_access_tokens.c.token_hash == bindparam("token_hash")))
+_DOMAINS_OF_ORG = Statement(select(org_domains.c.org_id, org_domains.c.domain, org_domains.c.is_primary)
+                            .where(org_domains.c.org_id == bindparam("org_id"))
+                            .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
+_USER_BY_ID_STATEMENT = select(users).where(users.c.id == bindparam("user_id"))
+_USER_BY_ID = Statement(_USER_BY_ID_STATEMENT)
+_USER_BY_ID_FOR_UPDATE = Statement(_USER_BY_ID_STATEMENT.with_for_update())
+_GRANTS_OF = Statement(select(memberships.c.scope, memberships.c.role)
+                       .where(memberships.c.user_id == bindparam("user_id")))
+_PAT_BY_HASH = Statement(select(personal_access_tokens, users.c.org_id, users.c.kind, users.c.state)
+                         .join(users, users.c.id == personal_access_tokens.c.user_id)
+                         .where(personal_access_tokens.c.token_hash == bindparam("token_hash")))
 
 
-def _domains_by_org(conn: Connection, org_ids: Iterable[str]) -> dict[str, list[str]]:
+def _domains_by_org(conn: Conn, org_ids: Iterable[str]) -> dict[str, list[str]]:
     ids = list(set(org_ids))
     result: dict[str, list[str]] = {i: [] for i in ids}
     if not ids:
         return result
-    if len(ids) == 1:  # the common case (one user) without an expanding IN, which is re-rendered on every call
-        rows = conn.execute(_DOMAINS_OF_ORG, {"org_id": ids[0]})
+    if len(ids) == 1 or isinstance(conn, Driver):  # the common case (one user) needs no expanding IN
+        rows = [row for org_id in ids for row in _DOMAINS_OF_ORG.tuples(conn, {"org_id": org_id})]
     else:
-        rows = conn.execute(_DOMAINS_OF_ORGS, {"org_ids": ids})
+        rows = list(conn.execute(_DOMAINS_OF_ORGS, {"org_ids": ids}))
     for org_id, domain, _primary in rows:
         result[org_id].append(domain)
     return result
@@ -135,13 +138,13 @@ def _user_from_row(row: Any, domains: Sequence[str], primary: str) -> User:
     )
 
 
-def _users_from_rows(conn: Connection, rows: Sequence[Any]) -> list[User]:
+def _users_from_rows(conn: Conn, rows: Sequence[Any]) -> list[User]:
     domains = _domains_by_org(conn, [r.org_id for r in rows])
     return [_user_from_row(r, domains[r.org_id], domains[r.org_id][0] if domains[r.org_id] else "") for r in rows]
 
 
-def get_user(conn: Connection, user_id: str, *, for_update: bool = False) -> User | None:
-    row = conn.execute(_USER_BY_ID_FOR_UPDATE if for_update else _USER_BY_ID, {"user_id": user_id}).first()
+def get_user(conn: Conn, user_id: str, *, for_update: bool = False) -> User | None:
+    row = (_USER_BY_ID_FOR_UPDATE if for_update else _USER_BY_ID).first(conn, {"user_id": user_id})
     return _users_from_rows(conn, [row])[0] if row else None
 
 
@@ -228,9 +231,8 @@ def add_membership(conn: Connection, *, user_id: str, scope: str, role: str) -> 
     conn.execute(insert(memberships).values(user_id=user_id, scope=scope, role=role))
 
 
-def grants_of(conn: Connection, user_id: str) -> frozenset[tuple[str, str]]:
-    rows = conn.execute(_GRANTS_OF, {"user_id": user_id})
-    return frozenset((r.scope, r.role) for r in rows)
+def grants_of(conn: Conn, user_id: str) -> frozenset[tuple[str, str]]:
+    return frozenset(_GRANTS_OF.tuples(conn, {"user_id": user_id}))
 
 
 # ---- personal access tokens ------------------------------------------------------------------
@@ -245,9 +247,9 @@ def insert_pat(conn: Connection, *, pat_id: str, user_id: str, token_hash: bytes
     )
 
 
-def find_pat(conn: Connection, token_hash: bytes) -> Any:
+def find_pat(conn: Conn, token_hash: bytes) -> Any:
     """The PAT row with this hash joined with its user's state, or None."""
-    return conn.execute(_PAT_BY_HASH, {"token_hash": token_hash}).first()
+    return _PAT_BY_HASH.first(conn, {"token_hash": token_hash})
 
 
 def delete_pat(conn: Connection, *, user_id: str, pat_id: str) -> bool:
