@@ -16,13 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, literal_column, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from ..errors import Code, TesseraError, already_exists, invalid_argument, unavailable
-from .direct import Driver
+from .direct import Driver, Statement
+from .group_commit import GroupCommit
 
 T = TypeVar("T")
+_PING = Statement(select(literal_column("1")))
 _WRITE = "tessera_write"
 
 
@@ -73,6 +75,7 @@ class Database:
             self.engine = create_engine(url, pool_size=1, max_overflow=4, hide_parameters=True)
             _configure_sqlite(self.engine)
             self._pool: ThreadPoolExecutor | None = None
+            self._group_commit = GroupCommit(self._sqlite_driver, self.engine.dialect, _translated)
         else:
             self.engine = create_engine(
                 url,
@@ -106,7 +109,7 @@ class Database:
                 return self._sqlite_direct(fn, write)
             return self._pooled_direct(fn, write)
 
-    def _sqlite_direct(self, fn: Callable[[Driver], T], write: bool) -> T:
+    def _sqlite_driver(self) -> Driver:
         driver: Driver | None = getattr(self._direct, "driver", None)
         if driver is None:
             # Used by this thread only; another thread may close it at dispose().
@@ -114,6 +117,10 @@ class Database:
             _apply_sqlite_pragmas(dbapi)
             self._direct_connections.append(dbapi)
             driver = self._direct.driver = Driver(dbapi, self.engine.dialect)
+        return driver
+
+    def _sqlite_direct(self, fn: Callable[[Driver], T], write: bool) -> T:
+        driver = self._sqlite_driver()
         if not write:
             return fn(driver)
         dbapi = driver.dbapi
@@ -127,8 +134,12 @@ class Database:
         return result
 
     def _pooled_direct(self, fn: Callable[[Driver], T], write: bool) -> T:
-        pooled = self.engine.raw_connection()
         dialect = self.engine.dialect
+        try:
+            pooled = self.engine.raw_connection()
+        except dialect.loaded_dbapi.Error as exc:  # could not connect: as SQLAlchemy would raise it
+            raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                      dialect=dialect) from exc
         dbapi: Any = pooled.driver_connection
         try:
             if not write:
@@ -170,8 +181,9 @@ class Database:
         return await loop.run_in_executor(self._pool, lambda: self.run_direct_sync(fn))
 
     async def direct_write(self, fn: Callable[[Driver], T]) -> T:
+        """Run ``fn`` in a write transaction; on SQLite it shares the transaction with other ready writes."""
         if self._pool is None:
-            return self.run_direct_sync(fn, write=True)
+            return await self._group_commit.write(fn)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: self.run_direct_sync(fn, write=True))
 
@@ -184,7 +196,7 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
+            await self.direct_read(lambda conn: _PING.first(conn, {}))
         except Exception:
             return False
         return True
@@ -224,6 +236,16 @@ def _translated_errors() -> Iterator[None]:
         if exc.connection_invalidated:
             raise unavailable("STORE-UNAV2", "Database connection was lost") from exc
         raise
+
+
+def _translated(exc: BaseException) -> BaseException:
+    """``exc`` as ``_translated_errors`` would let it out."""
+    try:
+        with _translated_errors():
+            raise exc
+    except BaseException as translated:
+        return translated
+    raise AssertionError("unreachable")
 
 
 def _driver_call(dbapi: sqlite3.Connection, dialect: Any, statement: str) -> None:

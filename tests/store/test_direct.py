@@ -1,0 +1,120 @@
+"""The hot path to the database (store/direct.py) and SQLite's group commit (store/group_commit.py).
+
+Writes that run together must behave exactly as if each had its own transaction: a failing write is
+rolled back alone with its own error, the others are committed, and nobody is answered before the
+commit. Runs on both backends (PostgreSQL has no group commit, but the same contract).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tessera.config import Settings
+from tessera.container import Container
+from tessera.errors import Code, TesseraError, invalid_argument
+from tessera.store import events
+from tessera.store.direct import Driver, Statement
+from tessera.store.schema import events as events_table
+
+
+@pytest.fixture
+def container(database_url: str, tmp_path: Path) -> Iterator[Container]:
+    c = Container(Settings(database_url=database_url, data_dir=tmp_path, password_memory_kib=1024,
+                           password_time_cost=1))
+    c.migrate()
+    yield c
+    c.close()
+
+
+def append(aggregate_id: str, sequence: int = 1) -> Callable[[Any], str]:
+    def write(conn: Any) -> str:
+        events.append(conn, aggregate_type="test", aggregate_id=aggregate_id, sequence=sequence,
+                      event_type="test.written", creator=None, at=1)
+        return aggregate_id
+    return write
+
+
+def stored(c: Container) -> list[tuple[str, int]]:
+    query = (select(events_table.c.aggregate_id, events_table.c.sequence)
+             .where(events_table.c.aggregate_type == "test").order_by(events_table.c.aggregate_id))
+    return [(r.aggregate_id, r.sequence) for r in c.db.run_sync(lambda conn: conn.execute(query).all())]
+
+
+def test_writes_that_run_together_fail_alone(container: Container) -> None:
+    def write_then_fail(conn: Driver) -> str:
+        append("half-written")(conn)
+        raise invalid_argument("TEST-fail1", "refused after writing")
+
+    async def scenario() -> list[Any]:
+        await container.db.direct_write(append("first"))
+        return await asyncio.gather(
+            *(container.db.direct_write(append(f"w{i:02d}")) for i in range(20)),
+            container.db.direct_write(append("first")),  # same aggregate and sequence: a conflict
+            container.db.direct_write(write_then_fail),
+            return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    assert results[:20] == [f"w{i:02d}" for i in range(20)]
+    conflict, refused = results[20], results[21]
+    assert isinstance(conflict, TesseraError) and conflict.code == Code.ABORTED, conflict
+    assert conflict.error_id == "STORE-SEQ01"
+    assert isinstance(refused, TesseraError) and refused.error_id == "TEST-fail1", refused
+    # The conflicting write and the half-done one left nothing behind; all the others are there.
+    assert stored(container) == [("first", 1)] + [(f"w{i:02d}", 1) for i in range(20)]
+
+
+def test_a_batch_that_cannot_take_the_write_lock_fails_every_write_and_writes_nothing(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'tessera.db'}"  # the write lock and group commit are SQLite's
+    container = Container(Settings(database_url=database_url, data_dir=tmp_path))
+    container.migrate()
+    db = container.db
+    db.run_direct_sync(lambda conn: conn.dbapi.execute("PRAGMA busy_timeout=0"))  # the server's loop connection
+    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(*(db.direct_write(append(f"locked{i}")) for i in range(5)),
+                                    return_exceptions=True)
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        other.rollback()
+        other.close()
+    for result in results:
+        assert isinstance(result, TesseraError) and result.code == Code.UNAVAILABLE, result
+        assert result.error_id == "STORE-UNAV1"
+    assert stored(container) == []
+    assert asyncio.run(db.direct_write(append("after"))) == "after"  # the connection is usable again
+    assert stored(container) == [("after", 1)]
+    container.close()
+
+
+def test_a_statement_runs_alike_on_a_driver_and_inside_a_sqlalchemy_transaction(container: Container) -> None:
+    by_type = Statement(select(events_table.c.aggregate_id, events_table.c.sequence)
+                        .where(events_table.c.aggregate_type == "test").order_by(events_table.c.aggregate_id))
+    asyncio.run(container.db.direct_write(append("a")))
+    container.db.run_sync(append("b"), write=True)  # on a SQLAlchemy Connection
+    direct = asyncio.run(container.db.direct_read(lambda conn: by_type.all(conn, {})))
+    core = container.db.run_sync(lambda conn: by_type.all(conn, {}))
+    assert [(r.aggregate_id, r.sequence) for r in direct] == [("a", 1), ("b", 1)]
+    assert core == direct
+
+
+def test_driver_errors_are_reported_as_the_api_reports_database_errors(container: Container) -> None:
+    async def too_long() -> Any:
+        return await container.db.direct_write(append("x" * 100_000))
+
+    if container.db.is_sqlite:  # SQLite stores any length: the same write succeeds there
+        assert asyncio.run(too_long()) == "x" * 100_000
+        return
+    with pytest.raises(TesseraError) as info:
+        asyncio.run(too_long())
+    assert info.value.code == Code.INVALID_ARGUMENT and info.value.error_id == "STORE-DATA1"
