@@ -24,7 +24,7 @@ from .direct import Driver, Statement
 from .group_commit import GroupCommit
 
 T = TypeVar("T")
-_PING = Statement(select(literal_column("1")))
+_PING = Statement(select(literal_column("1").label("one")))
 _WRITE = "tessera_write"
 
 
