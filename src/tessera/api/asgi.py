@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import TesseraError, invalid_argument, unauthenticated
 from ..gen.zitadel.message_pb import ErrorDetail
+from .connect_unary import ConnectUnary
 from .errors import body_too_large, gateway_body, to_connect_error
 from .rest import Receive, RestRouter, Send
 
@@ -28,6 +29,7 @@ class TesseraApp:
         background: list[Callable[[], Coroutine[Any, Any, None]]] | None = None,
     ) -> None:
         self._services: dict[str, Any] = {app.path: app for app in connect_apps}
+        self._unary = ConnectUnary(connect_apps)
         self._rest = rest
         self._ready = ready
         self._extra = dict(extra_routes or {})
@@ -56,7 +58,12 @@ class TesseraApp:
             await _refuse(send, problem, connect=service is not None)
             return
         if service is not None:
-            await service(scope, _limited(receive, self._rest.max_body_bytes), send)
+            limited = _limited(receive, self._rest.max_body_bytes)
+            unary = self._unary.takes(scope)
+            if unary is not None:
+                await self._unary(*unary, scope, limited, send)
+            else:
+                await service(scope, limited, send)
             return
         extra = self._extra.get(path)
         if extra is not None:

@@ -104,10 +104,15 @@ class Database:
         Reads run without a transaction (each statement sees its own snapshot, as under PostgreSQL's
         READ COMMITTED); writes run in one, taking SQLite's write lock up front.
         """
-        with _translated_errors():
+        try:  # not _translated_errors(): a context manager per call cost more than the read it wraps
             if self._pool is None:
                 return self._sqlite_direct(fn, write)
             return self._pooled_direct(fn, write)
+        except (DBAPIError, OverflowError) as exc:
+            translated = _translated(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
 
     def _sqlite_driver(self) -> Driver:
         driver: Driver | None = getattr(self._direct, "driver", None)
