@@ -141,7 +141,7 @@ def serve(
     org_domain: Annotated[str | None, typer.Option(help="Domain of the default organization")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error")] = None,
     grpc_port: Annotated[int | None, typer.Option(help="gRPC (HTTP/2) port; 0 turns it off [default PORT+1]")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes sharing the port (PostgreSQL only)")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes sharing the port (one per core)")] = 1,
     config: ConfigFile = None,
 ) -> None:
     """Run the server (migrating and initialising the database first)."""
@@ -166,8 +166,6 @@ def serve(
     _announce(result)
     # The engine and thread pools belonged to a finished event loop; serving starts afresh.
     container.close()
-    if workers > 1 and settings.uses_sqlite:
-        _fail("several workers need PostgreSQL (--database); SQLite allows one writer")
     grpc = settings.effective_grpc_port
     typer.echo(f"Tessera listening on http://{settings.host}:{settings.port}"
                + (f", gRPC on {'https' if settings.grpc_tls_cert else 'http'}://{settings.host}:{grpc}" if grpc else "")

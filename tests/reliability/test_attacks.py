@@ -265,9 +265,10 @@ def test_revoked_pat_is_refused_everywhere(server: ServerProcess) -> None:
     assert_refused_everywhere(server, added["token"])
 
 
-def test_revocation_is_seen_at_once_by_every_worker_process(tmp_path: Path) -> None:
-    """Two processes on one PostgreSQL: no process may keep accepting a token another revoked."""
-    with running_server(tmp_path, "postgres", extra_args=["--workers", "2"]) as server:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_revocation_is_seen_at_once_by_every_worker_process(tmp_path: Path, backend: str) -> None:
+    """Two processes on one database: no process may keep accepting a token another revoked."""
+    with running_server(tmp_path, backend, extra_args=["--workers", "2"]) as server:
         user = add_human(server)
         first = sign_in(server, user["name"])
         user_id = machine(server, "IAM_OWNER")

@@ -28,10 +28,10 @@ def _report(name: str, result: object, checked: dict[str, int]) -> None:
           f"outcomes {dict(getattr(result, 'outcomes', {}))}; checked {checked}")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_mixed_load(tmp_path: Path, backend: str) -> None:
-    """SQLite: one process. PostgreSQL: two worker processes (``serve --workers 2``) on one database."""
-    extra = ["--workers", "2"] if backend == "postgres" else []
+@pytest.mark.parametrize(("backend", "workers"), [("sqlite", 1), ("sqlite", 2), ("postgres", 2)])
+def test_mixed_load(tmp_path: Path, backend: str, workers: int) -> None:
+    """One process, and two worker processes (``serve --workers 2``) sharing one database."""
+    extra = ["--workers", str(workers)] if workers > 1 else []
     with running_server(tmp_path, backend, extra_args=extra) as server:
         load = Load(server, clients=CLIENTS)
         result = load.run(SECONDS)
@@ -44,7 +44,7 @@ def test_mixed_load(tmp_path: Path, backend: str) -> None:
             checked = verify(server, db, result)
         finally:
             db.close()
-        _report(f"mixed load on {backend}", result, checked)
+        _report(f"mixed load on {backend} with {workers} worker(s)", result, checked)
         assert checked.get("older tokens refused", 0) > 0 and checked.get("live sessions", 0) > 0
         assert "Traceback" not in server.log()
 

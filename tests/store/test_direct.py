@@ -70,14 +70,45 @@ def test_writes_that_run_together_fail_alone(container: Container) -> None:
     assert stored(container) == [("first", 1)] + [(f"w{i:02d}", 1) for i in range(20)]
 
 
-def test_a_batch_that_cannot_take_the_write_lock_fails_every_write_and_writes_nothing(tmp_path: Path) -> None:
-    database_url = f"sqlite:///{tmp_path / 'tessera.db'}"  # the write lock and group commit are SQLite's
-    container = Container(Settings(database_url=database_url, data_dir=tmp_path))
-    container.migrate()
-    db = container.db
-    db.run_direct_sync(lambda conn: conn.dbapi.execute("PRAGMA busy_timeout=0"))  # the server's loop connection
-    other = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+@pytest.fixture
+def sqlite_container(tmp_path: Path) -> Iterator[Container]:
+    """The write lock and group commit are SQLite's."""
+    c = Container(Settings(database_url=f"sqlite:///{tmp_path / 'tessera.db'}", data_dir=tmp_path))
+    c.migrate()
+    yield c
+    c.close()
+
+
+def test_writes_wait_for_another_process_s_write_lock_without_stopping_reads(sqlite_container: Container) -> None:
+    db = sqlite_container.db
+    other = sqlite3.connect(str(sqlite_container.settings.data_dir / "tessera.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another worker process holds the write lock
+
+    async def scenario() -> tuple[list[str], int]:
+        writes = asyncio.gather(*(db.direct_write(append(f"waited{i}")) for i in range(5)))
+        reads = 0
+        for _ in range(20):  # the loop keeps serving while the writes wait
+            await asyncio.sleep(0.005)
+            await db.direct_read(lambda conn: conn.dbapi.execute("SELECT 1").fetchone())
+            reads += 1
+        assert not writes.done()
+        other.rollback()  # the other process is done
+        return await writes, reads
+
+    try:
+        written, reads = asyncio.run(scenario())
+    finally:
+        other.close()
+    assert reads == 20
+    assert written == [f"waited{i}" for i in range(5)]
+    assert stored(sqlite_container) == [(f"waited{i}", 1) for i in range(5)]
+
+
+def test_writes_that_never_get_the_write_lock_fail_cleanly_and_write_nothing(sqlite_container: Container) -> None:
+    db = sqlite_container.db
+    db._group_commit.lock_wait_seconds = 0.3
+    other = sqlite3.connect(str(sqlite_container.settings.data_dir / "tessera.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
 
     async def scenario() -> list[Any]:
         return await asyncio.gather(*(db.direct_write(append(f"locked{i}")) for i in range(5)),
@@ -91,10 +122,9 @@ def test_a_batch_that_cannot_take_the_write_lock_fails_every_write_and_writes_no
     for result in results:
         assert isinstance(result, TesseraError) and result.code == Code.UNAVAILABLE, result
         assert result.error_id == "STORE-UNAV1"
-    assert stored(container) == []
-    assert asyncio.run(db.direct_write(append("after"))) == "after"  # the connection is usable again
-    assert stored(container) == [("after", 1)]
-    container.close()
+    assert stored(sqlite_container) == []
+    assert asyncio.run(db.direct_write(append("after"))) == "after"  # and the next write goes through
+    assert stored(sqlite_container) == [("after", 1)]
 
 
 def test_a_statement_runs_alike_on_a_driver_and_inside_a_sqlalchemy_transaction(container: Container) -> None:

@@ -31,7 +31,7 @@ class MeEndpoint:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         try:
             principal = await self.authenticator.authenticate(headers.get("authorization"))
-            user = await self.users.get(principal, principal.user_id)
+            user = principal.user or await self.users.get(principal, principal.user_id)
             message = user_message(user)
             body = pb.GetUserByIDResponse(details=message.details, user=message).to_json().encode()
         except Exception as exc:  # encoding too: its failure is internal (API-INT01), never its text

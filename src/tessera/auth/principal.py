@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import Code, TesseraError, unauthenticated
 from .permissions import INSTANCE_SCOPE, ROLE_PERMISSIONS
+
+if TYPE_CHECKING:
+    from ..users.model import User
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,9 @@ class Principal:
     method: str  # "pat", "session", "access_token"
     grants: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (scope, role)
     session_id: str | None = None
+    # The user as authentication read it, when it did (session tokens): read in the same request, so
+    # ``/users/me`` answers from it instead of reading the user again.
+    user: User | None = field(default=None, compare=False, repr=False)
 
     def has_permission(self, permission: str, org_id: str | None = None) -> bool:
         """True when a role grants ``permission`` on the instance, or on ``org_id`` if given."""

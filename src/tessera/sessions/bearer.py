@@ -45,4 +45,4 @@ class SessionBearer:
                 and policies.policy_for(conn, user.org_id).force_mfa):
             return None
         return Principal(user_id=user.id, org_id=user.org_id, is_machine=user.is_machine, method="session",
-                         grants=user_store.grants_of(conn, user.id), session_id=session.id)
+                         grants=user_store.grants_of(conn, user.id), session_id=session.id, user=user)

@@ -75,7 +75,7 @@ class Database:
             self.engine = create_engine(url, pool_size=1, max_overflow=4, hide_parameters=True)
             _configure_sqlite(self.engine)
             self._pool: ThreadPoolExecutor | None = None
-            self._group_commit = GroupCommit(self._sqlite_driver, self.engine.dialect, _translated)
+            self._group_commit = GroupCommit(self._sqlite_writer, self.engine.dialect, _translated)
         else:
             self.engine = create_engine(
                 url,
@@ -117,12 +117,23 @@ class Database:
     def _sqlite_driver(self) -> Driver:
         driver: Driver | None = getattr(self._direct, "driver", None)
         if driver is None:
-            # Used by this thread only; another thread may close it at dispose().
-            dbapi = sqlite3.connect(self.engine.url.database or "", isolation_level=None, check_same_thread=False)
-            _apply_sqlite_pragmas(dbapi)
-            self._direct_connections.append(dbapi)
-            driver = self._direct.driver = Driver(dbapi, self.engine.dialect)
+            driver = self._direct.driver = self._sqlite_connection()
         return driver
+
+    def _sqlite_writer(self) -> Driver:
+        """The group commit's connection: it never waits for the write lock itself (see GroupCommit)."""
+        driver: Driver | None = getattr(self._direct, "writer", None)
+        if driver is None:
+            driver = self._direct.writer = self._sqlite_connection()
+            driver.dbapi.execute("PRAGMA busy_timeout=0")
+        return driver
+
+    def _sqlite_connection(self) -> Driver:
+        # Used by one thread only; another thread may close it at dispose().
+        dbapi = sqlite3.connect(self.engine.url.database or "", isolation_level=None, check_same_thread=False)
+        _apply_sqlite_pragmas(dbapi)
+        self._direct_connections.append(dbapi)
+        return Driver(dbapi, self.engine.dialect)
 
     def _sqlite_direct(self, fn: Callable[[Driver], T], write: bool) -> T:
         driver = self._sqlite_driver()
