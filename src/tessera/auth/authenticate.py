@@ -56,12 +56,15 @@ class Authenticator:
         token_hash = tokens.hash_token(token)
 
         def tx(conn: Driver) -> Principal | None:
-            row = store.find_pat(conn, token_hash)
-            if row is None or row.state != UserState.ACTIVE:
+            found = store.find_pat_with_grants(conn, token_hash)
+            if found is None:
+                return None
+            row, grants = found
+            if row.state != UserState.ACTIVE:
                 return None
             if row.expires_at is not None and row.expires_at <= now_us():
                 return None
             return Principal(user_id=row.user_id, org_id=row.org_id, is_machine=row.kind == MACHINE,
-                             method="pat", grants=store.grants_of(conn, row.user_id))
+                             method="pat", grants=grants)
 
         return await self.db.direct_read(tx)

@@ -47,5 +47,10 @@ def delete_policy(conn: Connection, scope: str) -> bool:
     return conn.execute(login_policies.delete().where(login_policies.c.scope == scope)).rowcount > 0
 
 
-def set_counter(conn: Connection, user_id: str, column: str, value: int) -> None:
-    conn.execute(update(users).where(users.c.id == user_id).values({column: value}))
+_SET_COUNTER = {column: Statement(update(users).where(users.c.id == bindparam("b_user_id"))
+                                  .values({column: bindparam("value")}))
+                for column in ("failed_password_attempts", "failed_otp_attempts")}
+
+
+def set_counter(conn: Conn, user_id: str, column: str, value: int) -> None:
+    _SET_COUNTER[column].run(conn, {"b_user_id": user_id, "value": value})

@@ -61,9 +61,15 @@ _USER_BY_ID = Statement(_USER_BY_ID_STATEMENT)
 _USER_BY_ID_FOR_UPDATE = Statement(_USER_BY_ID_STATEMENT.with_for_update())
 _GRANTS_OF = Statement(select(memberships.c.scope, memberships.c.role)
                        .where(memberships.c.user_id == bindparam("user_id")))
-_PAT_BY_HASH = Statement(select(personal_access_tokens, users.c.org_id, users.c.kind, users.c.state)
-                         .join(users, users.c.id == personal_access_tokens.c.user_id)
-                         .where(personal_access_tokens.c.token_hash == bindparam("token_hash")))
+_PAT_BY_HASH_STATEMENT = (select(personal_access_tokens, users.c.org_id, users.c.kind, users.c.state)
+                          .join(users, users.c.id == personal_access_tokens.c.user_id)
+                          .where(personal_access_tokens.c.token_hash == bindparam("token_hash")))
+_PAT_BY_HASH = Statement(_PAT_BY_HASH_STATEMENT)
+# Authentication's one query: the PAT, its user, and one row per membership (scope NULL if none).
+_PAT_WITH_GRANTS = Statement(
+    _PAT_BY_HASH_STATEMENT.add_columns(memberships.c.scope, memberships.c.role)
+    .outerjoin(memberships, memberships.c.user_id == personal_access_tokens.c.user_id))
+_PASSWORD_HASH = Statement(select(users.c.password_hash).where(users.c.id == bindparam("user_id")))
 
 
 def _domains_by_org(conn: Conn, org_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -148,9 +154,9 @@ def get_user(conn: Conn, user_id: str, *, for_update: bool = False) -> User | No
     return _users_from_rows(conn, [row])[0] if row else None
 
 
-def get_password_hash(conn: Connection, user_id: str) -> str | None:
-    value: str | None = conn.execute(select(users.c.password_hash).where(users.c.id == user_id)).scalar()
-    return value
+def get_password_hash(conn: Conn, user_id: str) -> str | None:
+    row = _PASSWORD_HASH.first(conn, {"user_id": user_id})
+    return row.password_hash if row else None
 
 
 def get_totp_secret(conn: Connection, user_id: str) -> tuple[str | None, bool, int | None]:
@@ -208,6 +214,17 @@ def update_user(conn: Connection, user_id: str, values: dict[str, Any], *, at: i
     return new_sequence
 
 
+_RESET_PASSWORD_FAILURES = Statement(
+    update(users).where(users.c.id == bindparam("b_user_id"))
+    .values(failed_password_attempts=0, changed_at=bindparam("at"), sequence=users.c.sequence + 1)
+    .returning(users.c.sequence))
+
+
+def reset_password_failures(conn: Conn, user_id: str, *, at: int) -> int:
+    """After a correct password: the failed count back to 0, as ``update_user``; returns the new sequence."""
+    return int(_RESET_PASSWORD_FAILURES.tuples(conn, {"b_user_id": user_id, "at": at})[0][0])
+
+
 def delete_user(conn: Connection, user_id: str) -> None:
     conn.execute(delete(users).where(users.c.id == user_id))
 
@@ -250,6 +267,14 @@ def insert_pat(conn: Connection, *, pat_id: str, user_id: str, token_hash: bytes
 def find_pat(conn: Conn, token_hash: bytes) -> Any:
     """The PAT row with this hash joined with its user's state, or None."""
     return _PAT_BY_HASH.first(conn, {"token_hash": token_hash})
+
+
+def find_pat_with_grants(conn: Conn, token_hash: bytes) -> tuple[Any, frozenset[tuple[str, str]]] | None:
+    """``find_pat`` and the user's grants (``grants_of``), in one query."""
+    rows = _PAT_WITH_GRANTS.all(conn, {"token_hash": token_hash})
+    if not rows:
+        return None
+    return rows[0], frozenset((r.scope, r.role) for r in rows if r.scope is not None)
 
 
 def delete_pat(conn: Connection, *, user_id: str, pat_id: str) -> bool:

@@ -20,6 +20,7 @@ from ..errors import Code, TesseraError, failed_precondition, invalid_argument, 
 from ..store import events, policies
 from ..store import users as store
 from ..store.db import Database
+from ..store.direct import Conn
 from .model import User, UserState
 from .service import UserService, totp_step_matching
 
@@ -44,16 +45,19 @@ class CredentialChecker:
 
     async def check_password(self, user_id: str, password: str) -> int:
         """Verify ``password``; returns the check time in microseconds or raises."""
-        reservation = await self.db.write(lambda conn: self._reserve_password_attempt(conn, user_id))
+        reservation = await self.db.direct_write(lambda conn: self._reserve_password_attempt(conn, user_id))
         result = await self.hashing.verify(reservation.password_hash, password)
         if result.ok:
             checked_at = now_us()
-            await self.db.write(lambda conn: self._password_succeeded(conn, user_id, result.new_hash))
+            if result.new_hash:  # rare: an imported bcrypt hash or an outdated cost, upgraded now
+                await self.db.write(lambda conn: self._password_succeeded(conn, user_id, result.new_hash))
+            else:
+                await self.db.direct_write(lambda conn: self._password_succeeded(conn, user_id, None))
             return checked_at
         await self.db.write(lambda conn: self._password_failed(conn, user_id, reservation))
         raise _wrong_password(reservation.attempts)
 
-    def _reserve_password_attempt(self, conn: Connection, user_id: str) -> _Reservation:
+    def _reserve_password_attempt(self, conn: Conn, user_id: str) -> _Reservation:
         user = store.get_user(conn, user_id, for_update=True)
         if user is None:
             raise not_found("COMMAND-3n8fs", "User could not be found")
@@ -71,17 +75,19 @@ class CredentialChecker:
         policies.set_counter(conn, user_id, "failed_password_attempts", attempts)
         return _Reservation(password_hash, attempts, policy.max_password_attempts)
 
-    def _password_succeeded(self, conn: Connection, user_id: str, new_hash: str | None) -> None:
+    def _password_succeeded(self, conn: Conn, user_id: str, new_hash: str | None) -> None:
         user = store.get_user(conn, user_id, for_update=True)
         if user is None:
             raise not_found("COMMAND-3n8fs", "User could not be found")
         if user.state == UserState.LOCKED:
             raise failed_precondition("COMMAND-SFA3t", "User is locked")
-        values: dict[str, object] = {"failed_password_attempts": 0}
-        if new_hash:  # an imported bcrypt hash or outdated cost: upgrade it now
-            values["password_hash"] = new_hash
         at = now_us()
-        sequence = store.update_user(conn, user_id, values, at=at)
+        if new_hash:
+            assert isinstance(conn, Connection)  # update_user builds its statement: SQLAlchemy's path
+            sequence = store.update_user(conn, user_id, {"failed_password_attempts": 0, "password_hash": new_hash},
+                                         at=at)
+        else:
+            sequence = store.reset_password_failures(conn, user_id, at=at)
         events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=sequence,
                       event_type="user.human.password.check.succeeded", creator=None, at=at)
 
