@@ -68,16 +68,23 @@ def targets(doc: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
         else:
             out.append((name, all(ok for ok, _ in items), "; ".join(text for _, text in items)))
 
+    def best(group: list[str], scenario: str) -> list[Row]:
+        """Per N, the configuration of ``group`` (one process or several workers) that served most."""
+        found = []
+        for n in sizes:
+            candidates = [idx[(c, n, scenario)] for c in group if (c, n, scenario) in idx]
+            if candidates:
+                found.append(max(candidates, key=lambda r: r["rps"]))
+        return found
+
+    sqlite = [c for c in configs if c.startswith("sqlite")]
     check("add_session ≥ 3 000/s on SQLite, p99 ≤ 50 ms",
-          [(r["rps"] >= 3000 and r["p99_ms"] <= 50, f"N={r['sessions']:,}: {r['rps']:,.0f}/s p99 {r['p99_ms']:.1f} ms")
-           for r in rows("sqlite", "add_session")])
-    best_pg = []
-    for n in sizes:
-        candidates = [idx[(c, n, "add_session")] for c in pg if (c, n, "add_session") in idx]
-        if candidates:
-            best = max(candidates, key=lambda r: r["rps"])
-            best_pg.append((best["rps"] >= 2000, f"N={n:,}: {best['rps']:,.0f}/s ({best['config']})"))
-    check("add_session ≥ 2 000/s on PostgreSQL", best_pg)
+          [(r["rps"] >= 3000 and r["p99_ms"] <= 50,
+            f"N={r['sessions']:,}: {r['rps']:,.0f}/s p99 {r['p99_ms']:.1f} ms ({r['config']})")
+           for r in best(sqlite, "add_session")])
+    check("add_session ≥ 2 000/s on PostgreSQL",
+          [(r["rps"] >= 2000, f"N={r['sessions']:,}: {r['rps']:,.0f}/s ({r['config']})")
+           for r in best(pg, "add_session")])
     for scenario in ("token_auth", "get_session"):
         for config in configs:
             items = []

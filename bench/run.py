@@ -64,6 +64,7 @@ class Options:
     connections: int
     threads: int
     pg_workers: int
+    sqlite_workers: int
     peer: bool
     scenarios: list[str]
     argon2_m: int
@@ -584,6 +585,8 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--pg-workers", type=int, default=2, help="workers of the multi-process PostgreSQL run")
+    parser.add_argument("--sqlite-workers", type=int, default=None,
+                        help="workers of the multi-process SQLite run [full run 2, --quick 1: none]")
     parser.add_argument("--no-peer", action="store_true", help="skip the fastapi-users peer")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--argon2-m", type=int, default=19456, help="argon2id memory (KiB), server and peer")
@@ -603,6 +606,7 @@ def parse_args(argv: list[str] | None) -> Options:
         dbs=["sqlite", "postgres"] if db == "both" else [db], sizes=sizes,
         duration=args.duration or (3 if args.quick else 15), warmup=args.warmup if args.warmup is not None else
         (1 if args.quick else 5), connections=args.connections, threads=args.threads, pg_workers=args.pg_workers,
+        sqlite_workers=args.sqlite_workers if args.sqlite_workers is not None else (1 if args.quick else 2),
         peer=not args.no_peer, scenarios=[s for s in args.scenarios.split(",") if s], argon2_m=args.argon2_m,
         argon2_t=args.argon2_t, argon2_p=args.argon2_p,
         out=(args.out or BENCH / "results" / time.strftime("%Y%m%d-%H%M%S")).resolve(), quick=args.quick,
@@ -627,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
         configs.append((db, db, 1))
         if db == "postgres" and opts.pg_workers > 1:
             configs.append((f"postgres-{opts.pg_workers}w", "postgres", opts.pg_workers))
+        if db == "sqlite" and opts.sqlite_workers > 1:
+            configs.append((f"sqlite-{opts.sqlite_workers}w", "sqlite", opts.sqlite_workers))
     document: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "machine": machine_info(wrk),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
