@@ -179,10 +179,24 @@ def login_name_condition(login_name: str) -> ColumnElement[bool]:
     return condition
 
 
-def find_user_by_login_name(conn: Connection, login_name: str) -> User | None:
+# login_name_condition as fixed statements: for a plain name, and for one with an "@".
+_BY_USERNAME = Statement(select(users).where(users.c.username_lower == bindparam("name")).limit(2))
+_BY_LOGIN_NAME = Statement(select(users).where(or_(
+    users.c.username_lower == bindparam("name"),
+    and_(users.c.username_lower == bindparam("local"),
+         users.c.org_id == select(org_domains.c.org_id).where(org_domains.c.domain_lower == bindparam("domain"))
+         .scalar_subquery()))).limit(2))
+
+
+def find_user_by_login_name(conn: Conn, login_name: str) -> User | None:
+    name = login_name.lower()
+    local, at, domain = name.rpartition("@")
+    if at and local:
+        found = _BY_LOGIN_NAME.all(conn, {"name": name, "local": local, "domain": domain})
+    else:
+        found = _BY_USERNAME.all(conn, {"name": name})
     # An exact username match wins over a username@domain match.
-    rows = sorted(conn.execute(select(users).where(login_name_condition(login_name)).limit(2)).all(),
-                  key=lambda r: bool(r.username_lower != login_name.lower()))
+    rows = sorted(found, key=lambda r: bool(r.username_lower != name))
     return _users_from_rows(conn, rows[:1])[0] if rows else None
 
 

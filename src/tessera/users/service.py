@@ -290,7 +290,7 @@ class UserService:
         return await self.db.direct_read(lambda conn: store.get_user(conn, user_id))
 
     async def find_by_login_name(self, login_name: str) -> User | None:
-        return await self.db.read(lambda conn: store.find_user_by_login_name(conn, login_name))
+        return await self.db.direct_read(lambda conn: store.find_user_by_login_name(conn, login_name))
 
     async def list(self, principal: Principal | None, query: UserQuery | None, page: Page,
                    sort: UserSort) -> tuple[int, list[User]]:
