@@ -190,15 +190,12 @@ class SessionService:
     async def set(self, principal: Principal, session_id: str, change: SessionChange) -> WriteResult:
         check_id(session_id, "session_id")
         self._validate(change)
-        current = await self.db.direct_read(lambda conn: store.get(conn, session_id))
-        if current is None:
-            # Only callers who may write some session learn whether an ID exists.
-            if not any(principal.has_permission(perm.SESSION_WRITE, scope) for scope, _ in principal.grants):
-                principal.require(perm.SESSION_WRITE)
-            raise _not_existing()
-        self._require_write(principal, current)
-        if current.is_expired(now_us()):
-            raise failed_precondition("COMMAND-Hkl3d", "Session has expired")
+        if change.checks.is_empty():
+            # Nothing to verify outside the transaction (metadata, lifetime): one transaction does it all.
+            return await self.db.direct_write(
+                lambda conn: self._write_change(conn, principal, session_id, change, None, Factors()))
+        current = self._require_writable(
+            principal, await self.db.direct_read(lambda conn: store.get(conn, session_id)))
         user = await self._resolve_user(change.checks)
         if user is not None and current.user_id is not None and user.id != current.user_id:
             raise TesseraError(Code.INVALID_ARGUMENT, "", "user change not possible")
@@ -208,30 +205,39 @@ class SessionService:
             if user is None:
                 raise failed_precondition("COMMAND-Df4b3", "The session's user no longer exists")
         checked = await self._run_checks(change.checks, user, Factors())
+        return await self.db.direct_write(
+            lambda conn: self._write_change(conn, principal, session_id, change, user, checked))
 
-        def tx(conn: Driver) -> WriteResult:
-            session = store.lock(conn, session_id)
-            if session is None:
-                raise _not_existing()
-            at = now_us()
-            if session.is_expired(at):
-                raise failed_precondition("COMMAND-Hkl3d", "Session has expired")
-            if user is not None and session.user_id is not None and user.id != session.user_id:
-                raise TesseraError(Code.INVALID_ARGUMENT, "", "user change not possible")
-            updated = _apply(session, change, user, checked, at)
-            if updated is None:
-                return WriteResult(session.id, session.sequence, session.changed_at, "")
-            if len(updated.metadata) > self.settings.max_metadata_keys:
-                # The limit bounds the session, not just one request, or repeated updates could grow it forever.
-                raise invalid_argument("SESSION-md001",
-                                       f"At most {self.settings.max_metadata_keys} metadata keys are allowed")
-            token = tokens.mint_session_token(session.id)
-            updated = replace(updated, token_hash=tokens.hash_token(token))
-            store.update_session(conn, updated, creator=principal.user_id,
-                                 event_payload=_event_payload(change, user, token_rotated=True))
-            return WriteResult(session.id, updated.sequence, at, token)
+    def _require_writable(self, principal: Principal, session: Session | None) -> Session:
+        if session is None:
+            # Only callers who may write some session learn whether an ID exists.
+            if not any(principal.has_permission(perm.SESSION_WRITE, scope) for scope, _ in principal.grants):
+                principal.require(perm.SESSION_WRITE)
+            raise _not_existing()
+        self._require_write(principal, session)
+        if session.is_expired(now_us()):
+            raise failed_precondition("COMMAND-Hkl3d", "Session has expired")
+        return session
 
-        return await self.db.direct_write(tx)
+    def _write_change(self, conn: Driver, principal: Principal, session_id: str, change: SessionChange,
+                      user: User | None, checked: Factors) -> WriteResult:
+        """Apply ``change`` (its checks already run) to the locked session, with a new token."""
+        session = self._require_writable(principal, store.lock(conn, session_id))
+        at = now_us()
+        if user is not None and session.user_id is not None and user.id != session.user_id:
+            raise TesseraError(Code.INVALID_ARGUMENT, "", "user change not possible")
+        updated = _apply(session, change, user, checked, at)
+        if updated is None:
+            return WriteResult(session.id, session.sequence, session.changed_at, "")
+        if len(updated.metadata) > self.settings.max_metadata_keys:
+            # The limit bounds the session, not just one request, or repeated updates could grow it forever.
+            raise invalid_argument("SESSION-md001",
+                                   f"At most {self.settings.max_metadata_keys} metadata keys are allowed")
+        token = tokens.mint_session_token(session.id)
+        updated = replace(updated, token_hash=tokens.hash_token(token))
+        store.update_session(conn, updated, creator=principal.user_id,
+                             event_payload=_event_payload(change, user, token_rotated=True))
+        return WriteResult(session.id, updated.sequence, at, token)
 
     async def delete(self, principal: Principal, session_id: str, token: str | None) -> WriteResult:
         check_id(session_id, "session_id")
