@@ -148,3 +148,28 @@ def test_driver_errors_are_reported_as_the_api_reports_database_errors(container
     with pytest.raises(TesseraError) as info:
         asyncio.run(too_long())
     assert info.value.code == Code.INVALID_ARGUMENT and info.value.error_id == "STORE-DATA1"
+
+
+def test_connections_dropped_while_idle_are_replaced_without_an_error(tmp_path: Path) -> None:
+    """PostgreSQL's pooled connections are not pinged before use; a dead one is replaced and the
+    transaction run again (nothing was committed), so a restart or an idle timeout costs no request."""
+    import psycopg
+
+    from ..conftest import PG_ADMIN_DSN, throwaway_pg_database
+
+    with throwaway_pg_database() as url:
+        c = Container(Settings(database_url=url, data_dir=tmp_path))
+        c.migrate()
+        try:
+            asyncio.run(c.db.direct_write(append("before")))
+            database = url.rsplit("/", 1)[1]
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()
+            assert killed is not None and killed[0] >= 1  # the server's idle pooled connections
+            assert asyncio.run(c.db.direct_write(append("after"))) == "after"
+            assert stored(c) == [("after", 1), ("before", 1)]
+            read = asyncio.run(c.db.direct_read(lambda conn: conn.dbapi.execute("SELECT 1").fetchone()))
+            assert tuple(read) == (1,)
+        finally:
+            c.close()
