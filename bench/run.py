@@ -314,7 +314,7 @@ def start_profiler(server: Server, scenario: str, seconds: float) -> subprocess.
     """py-spy on the server's first process for the measured window: collapsed stacks beside its log."""
     spy = Path(sys.executable).parent / "py-spy"
     if not spy.exists():
-        raise SystemExit("error: --profile needs py-spy: ./.venv/bin/pip install py-spy")
+        raise SystemExit("error: --profile needs py-spy (a dev dependency): scripts/ensure-env")
     out = server.log_path.parent / f"profile-{scenario}.txt"
     pid = server.pids[-1] if len(server.pids) > 1 else server.process.pid  # a worker, not the supervisor
     return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250",
