@@ -3,23 +3,128 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import functools
 import os
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 import psycopg
 import pytest
 
+# httpx.get(), httpx.post() and the other top-level calls build a new Client per request, and each new
+# Client loads the CA bundle into a new SSL context: ~35 ms of CPU per request, minutes over the suite.
+# The tests use them for plain HTTP to 127.0.0.1, so they share one SSL context, made as httpx makes its
+# own; each call still gets its own client and connection, as before. An explicit ``verify`` still wins.
+_SSL_CONTEXT = httpx.create_ssl_context()
+
+
+def _sharing_ssl_context(call: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(call)
+    def with_shared_context(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("verify", _SSL_CONTEXT)
+        return call(*args, **kwargs)
+
+    return with_shared_context
+
+
+for _name in ("request", "stream", "get", "options", "head", "post", "put", "patch", "delete"):
+    setattr(httpx, _name, _sharing_ssl_context(getattr(httpx, _name)))
+
 PG_ADMIN_DSN = os.environ.get("TESSERA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite", "postgres"]
+
+
+# ---- parallel runs (pytest-xdist) ----------------------------------------------------------------------
+#
+# ./run-tests runs the suite on several worker processes with ``--dist loadfile --no-loadscope-reorder``:
+# every test file is one unit of work, so its module-scoped servers start once, on one worker. (Not
+# ``loadgroup``: with pytest 9.2, xdist 3.8 silently ignores ``xdist_group`` marks, pytest-xdist#1386.)
+#
+# Files are handed out longest first, so that no long file starts last while the other worker idles.
+# A test marked ``exclusive`` runs with no other test running on any worker: it measures load or
+# throughput and must have the machine to itself. Workers take a shared lock around each test (setup,
+# call and teardown, so module-scoped servers start and stop inside it too); an exclusive test takes it
+# exclusively. A turnstile lock in front keeps the exclusive test from waiting forever while the
+# other worker takes the shared lock test after test.
+
+# The longest files (seconds of a serial run on 2 cores, November 2026), longest first; others follow
+# in collection order. The exclusive benchmark goes first: while it runs, the other worker waits.
+LONG_FIRST = (
+    "tests/bench/test_bench_quick.py",  # 62, exclusive
+    "tests/reliability/test_attacks.py",  # 71
+    "tests/store/test_contract.py",  # 52
+    "tests/reliability/test_load.py",  # 51
+    "tests/lifecycle/test_lockout_and_revocation.py",  # 46
+    "tests/reliability/test_fuzz.py",  # 42
+    "tests/reliability/test_authz_matrix.py",  # 37
+    "tests/oauth/test_security.py",  # 35
+    "tests/lifecycle/test_bearer_and_mfa.py",  # 29
+    "tests/sessions/test_load_and_input.py",  # 26
+    "tests/reliability/test_faults.py",  # 23
+    "tests/grpc/test_grpc_server.py",  # 23
+    "tests/oauth/test_introspection_revocation.py",  # 22
+    "tests/oauth/test_endpoints.py",  # 22
+    "tests/test_bootstrap.py",  # 19
+)
+
+
+def _file_rank(nodeid: str) -> int:
+    for rank, prefix in enumerate(LONG_FIRST):
+        if nodeid.startswith(prefix):
+            return rank
+    return len(LONG_FIRST)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "exclusive: run with no other test at the same time (parallel runs)")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _is_worker(config):
+        items.sort(key=lambda item: _file_rank(item.nodeid))  # stable: files stay whole and in order
+
+
+_locks: dict[str, IO[bytes]] = {}
+
+
+def _lock_file(config: pytest.Config, name: str) -> IO[bytes]:
+    if name not in _locks:
+        # Each worker's basetemp is <the run's basetemp>/gwN: the parent is this run's alone.
+        _locks[name] = (Path(config.option.basetemp).parent / f"{name}.lock").open("ab")
+    return _locks[name]
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: waiting for the lock is not test time
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if not _is_worker(item.config):
+        yield
+        return
+    turnstile, tests = _lock_file(item.config, "turnstile"), _lock_file(item.config, "tests")
+    exclusive = item.get_closest_marker("exclusive") is not None
+    fcntl.flock(turnstile, fcntl.LOCK_EX)
+    fcntl.flock(tests, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    if not exclusive:
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        fcntl.flock(tests, fcntl.LOCK_UN)
+        if exclusive:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
 
 
 def free_port() -> int:

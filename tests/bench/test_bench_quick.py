@@ -19,6 +19,7 @@ TESSERA_SCENARIOS = {"noop", "token_auth", "get_session", "list_by_user", "updat
 PEER_SCENARIOS = {"token_auth", "password_session"}
 
 
+@pytest.mark.exclusive  # it loads the machine and needs it to itself: in parallel runs no other test runs meanwhile
 @pytest.mark.timeout(600)
 def test_quick_benchmark_completes_with_zero_errors(tmp_path: Path) -> None:
     out = tmp_path / "results"

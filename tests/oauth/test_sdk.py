@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import httpx
@@ -48,7 +49,7 @@ def exercise_apis(client: zitadel_client.Zitadel, user_id: str) -> None:
     listed = client.users.list_users(UserServiceListUsersRequest())
     assert listed is not None and any(u.user_id == user_id for u in listed.result or [])
 
-    name = f"human-{user_id[-6:]}-{id(client) % 10000}"
+    name = f"human-{uuid.uuid4().hex[:12]}"  # unique: id(client) repeats once an earlier client is freed
     added = client.users.add_human_user(UserServiceAddHumanUserRequest(
         username=name, profile=UserServiceSetHumanProfile(given_name="Ada", family_name="Lovelace"),
         email=UserServiceSetHumanEmail(email=f"{name}@example.com", is_verified=True),
