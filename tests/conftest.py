@@ -20,6 +20,9 @@ import httpx
 import psycopg
 import pytest
 
+from tessera.config import Settings
+from tessera.container import Container
+
 # httpx.get(), httpx.post() and the other top-level calls build a new Client per request, and each new
 # Client loads the CA bundle into a new SSL context: ~35 ms of CPU per request, minutes over the suite.
 # The tests use them for plain HTTP to 127.0.0.1, so they share one SSL context, made as httpx makes its
@@ -234,6 +237,25 @@ def sdk(server: ServerProcess):  # type: ignore[no-untyped-def]
     import zitadel_client
 
     return zitadel_client.Zitadel.with_access_token(server.url, server.admin_pat)
+
+
+@contextlib.contextmanager
+def migrated_container(database_url: str, data_dir: Path) -> Iterator[Container]:
+    """Tessera's services in this process on a migrated database, with cheap password hashing."""
+    c = Container(Settings(database_url=database_url, data_dir=data_dir, password_memory_kib=1024,
+                           password_time_cost=1))
+    c.migrate()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def container(database_url: str, tmp_path: Path) -> Iterator[Container]:
+    """In-process services on an empty, migrated database of each backend (contract tests)."""
+    with migrated_container(database_url, tmp_path) as c:
+        yield c
 
 
 @pytest.fixture(params=BACKENDS)

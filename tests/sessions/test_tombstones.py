@@ -7,15 +7,11 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
-from tessera.config import Settings
 from tessera.container import Container
 from tessera.sessions.model import Factors, Session
 from tessera.store import sessions as session_store
@@ -168,15 +164,6 @@ def test_pruning_removes_tombstones_and_expired_sessions_with_audit_events(serve
 
 
 # ---- the store, in process, on both backends -----------------------------------------------------------------
-
-
-@pytest.fixture
-def container(database_url: str, tmp_path: Path) -> Iterator[Container]:
-    c = Container(Settings(database_url=database_url, data_dir=tmp_path, password_memory_kib=1024,
-                           password_time_cost=1))
-    c.migrate()
-    yield c
-    c.close()
 
 
 def _session(session_id: str, *, expires_at: int | None, at: int = 1_000) -> Session:

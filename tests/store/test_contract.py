@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import pytest
@@ -19,7 +18,6 @@ from sqlalchemy import func, inspect, select
 
 from tessera.auth.permissions import INSTANCE_SCOPE
 from tessera.clock import now_us
-from tessera.config import Settings
 from tessera.container import Container
 from tessera.crypto import tokens
 from tessera.errors import Code, TesseraError
@@ -53,16 +51,6 @@ def run(awaitable: Awaitable[T]) -> T:
     async def wrapper() -> T:
         return await awaitable
     return asyncio.run(wrapper())
-
-
-@pytest.fixture
-def container(database_url: str, tmp_path: Path) -> Iterator[Container]:
-    settings = Settings(database_url=database_url, data_dir=tmp_path, password_memory_kib=1024,
-                        password_time_cost=1)
-    c = Container(settings)
-    c.migrate()
-    yield c
-    c.close()
 
 
 def human(org_id: str, username: str, *, email: str | None = None, given: str = "Given", family: str = "Family",

@@ -16,21 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tessera.config import Settings
 from tessera.container import Container
 from tessera.errors import Code, TesseraError, invalid_argument
 from tessera.store import events
 from tessera.store.direct import Driver, Statement
 from tessera.store.schema import events as events_table
 
-
-@pytest.fixture
-def container(database_url: str, tmp_path: Path) -> Iterator[Container]:
-    c = Container(Settings(database_url=database_url, data_dir=tmp_path, password_memory_kib=1024,
-                           password_time_cost=1))
-    c.migrate()
-    yield c
-    c.close()
+from ..conftest import PG_ADMIN_DSN, migrated_container, throwaway_pg_database
 
 
 def append(aggregate_id: str, sequence: int = 1) -> Callable[[Any], str]:
@@ -73,10 +65,8 @@ def test_writes_that_run_together_fail_alone(container: Container) -> None:
 @pytest.fixture
 def sqlite_container(tmp_path: Path) -> Iterator[Container]:
     """The write lock and group commit are SQLite's."""
-    c = Container(Settings(database_url=f"sqlite:///{tmp_path / 'tessera.db'}", data_dir=tmp_path))
-    c.migrate()
-    yield c
-    c.close()
+    with migrated_container(f"sqlite:///{tmp_path / 'tessera.db'}", tmp_path) as c:
+        yield c
 
 
 def test_writes_wait_for_another_process_s_write_lock_without_stopping_reads(sqlite_container: Container) -> None:
@@ -155,21 +145,14 @@ def test_connections_dropped_while_idle_are_replaced_without_an_error(tmp_path: 
     transaction run again (nothing was committed), so a restart or an idle timeout costs no request."""
     import psycopg
 
-    from ..conftest import PG_ADMIN_DSN, throwaway_pg_database
-
-    with throwaway_pg_database() as url:
-        c = Container(Settings(database_url=url, data_dir=tmp_path))
-        c.migrate()
-        try:
-            asyncio.run(c.db.direct_write(append("before")))
-            database = url.rsplit("/", 1)[1]
-            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-                killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                       "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()
-            assert killed is not None and killed[0] >= 1  # the server's idle pooled connections
-            assert asyncio.run(c.db.direct_write(append("after"))) == "after"
-            assert stored(c) == [("after", 1), ("before", 1)]
-            read = asyncio.run(c.db.direct_read(lambda conn: conn.dbapi.execute("SELECT 1").fetchone()))
-            assert tuple(read) == (1,)
-        finally:
-            c.close()
+    with throwaway_pg_database() as url, migrated_container(url, tmp_path) as c:
+        asyncio.run(c.db.direct_write(append("before")))
+        database = url.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                   "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()
+        assert killed is not None and killed[0] >= 1  # the server's idle pooled connections
+        assert asyncio.run(c.db.direct_write(append("after"))) == "after"
+        assert stored(c) == [("after", 1), ("before", 1)]
+        read = asyncio.run(c.db.direct_read(lambda conn: conn.dbapi.execute("SELECT 1").fetchone()))
+        assert tuple(read) == (1,)
