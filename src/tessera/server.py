@@ -1,6 +1,7 @@
 """Running the ASGI application: one process, or several worker processes sharing the port.
 
-Several workers only make sense on PostgreSQL (SQLite has one writer). Each worker builds its own
+Several workers share the port; on SQLite they share the file, taking turns at its write lock
+(store/group_commit.py). Each worker builds its own
 Container from the settings handed over by the parent; nothing is shared in memory, so any
 number of processes, on one machine or many, can serve the same database.
 """

@@ -33,6 +33,7 @@ import uvicorn
 import uvloop
 
 from .config import ConfigError, Settings
+from .http_protocol import JoinedWritesHttpToolsProtocol
 
 ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[dict[str, Any]]],
                     Callable[[dict[str, Any]], Awaitable[None]]], Awaitable[None]]
@@ -168,7 +169,7 @@ def _hypercorn_config(settings: Settings, sock: socket.socket) -> hypercorn.conf
 async def serve_listeners(app: ASGIApp, settings: Settings, listeners: Listeners) -> None:
     """Serve ``app`` on both listeners until SIGINT or SIGTERM, then drain both and shut down."""
     http = _HTTPServer(uvicorn.Config(
-        app, http="httptools", lifespan="off", log_level=settings.log_level, access_log=False))
+        app, http=JoinedWritesHttpToolsProtocol, lifespan="off", log_level=settings.log_level, access_log=False))
     grpc_stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

@@ -7,8 +7,9 @@ body and no deadline header. For those, that machinery cost about as much as the
 
 This module answers exactly those calls, with connectrpc's own building blocks (the same codecs,
 endpoints, response compression and error encoding), so both paths answer alike; every other request
-goes to connectrpc unchanged. tests/interop/test_connect_paths.py sends the same requests both ways
-and compares the answers byte for byte.
+goes to connectrpc unchanged. Answers carry a Content-Length, so they need no chunked framing.
+tests/interop/test_connect_paths.py sends the same requests both ways and compares the answers byte
+for byte.
 
 Without a disconnect watch, a handler runs to its end even if its client went away; since every
 handler here is short and a write's outcome does not depend on whether the answer arrives, that is
@@ -108,7 +109,8 @@ class ConnectUnary:
         await send({"type": "http.response.start", "status": 200, "trailers": False, "headers": [
             (b"content-type", b"application/" + codec.name().encode()),
             (b"content-encoding", compression.name().encode()),
-            (b"vary", b"Accept-Encoding")]})
+            (b"vary", b"Accept-Encoding"),
+            (b"content-length", b"%d" % len(payload))]})
         await send({"type": "http.response.body", "body": payload, "more_body": False})
 
 
@@ -126,6 +128,7 @@ async def _read_body(receive: Receive) -> bytes:
 
 async def _send_error(send: Send, exc: Exception) -> None:
     wire = ConnectWireError.from_exception(exc)
+    body = wire.to_json_bytes()
     await send({"type": "http.response.start", "status": wire.to_http_status().code, "trailers": False,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": wire.to_json_bytes(), "more_body": False})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
