@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import literal_column, select
 
 from tessera.container import Container
 from tessera.errors import Code, TesseraError, invalid_argument
@@ -145,14 +145,60 @@ def test_connections_dropped_while_idle_are_replaced_without_an_error(tmp_path: 
     transaction run again (nothing was committed), so a restart or an idle timeout costs no request."""
     import psycopg
 
+    ping = Statement(select(literal_column("1").label("one")))
     with throwaway_pg_database() as url, migrated_container(url, tmp_path) as c:
-        asyncio.run(c.db.direct_write(append("before")))
         database = url.rsplit("/", 1)[1]
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                   "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()
-        assert killed is not None and killed[0] >= 1  # the server's idle pooled connections
-        assert asyncio.run(c.db.direct_write(append("after"))) == "after"
-        assert stored(c) == [("after", 1), ("before", 1)]
-        read = asyncio.run(c.db.direct_read(lambda conn: conn.dbapi.execute("SELECT 1").fetchone()))
-        assert tuple(read) == (1,)
+
+        def kill_its_connections() -> int:
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()
+            assert killed is not None
+            return int(killed[0])
+
+        async def scenario() -> tuple[str, Any, str]:  # one loop: the pool's connections outlive each call
+            await asyncio.gather(*(c.db.direct_write(append(f"before{i}")) for i in range(4)))
+            assert kill_its_connections() >= 4  # the pooled connections, idle now
+            after = await c.db.direct_write(append("after"))
+            read = await c.db.direct_read(lambda conn: ping.first(conn, {}))
+            assert kill_its_connections() >= 1
+            return after, read, await c.db.direct_read(lambda conn: ping.first(conn, {}).one)
+
+        after, read, read_again = asyncio.run(scenario())
+        assert after == "after" and read.one == 1 and read_again == 1
+        assert stored(c) == [("after", 1), *((f"before{i}", 1) for i in range(4))]
+
+
+def test_postgres_direct_pool_bounds_connections_and_survives_cancelled_waiters(tmp_path: Path) -> None:
+    """The event loop's own pool (store/pg_direct.py): at most ``size`` connections, waiters served in
+    turn, and a caller cancelled while waiting (a client gone) neither loses nor leaks a connection."""
+    from sqlalchemy import func
+
+    from tessera.store.pg_direct import PgDirect
+
+    backend = Statement(select(func.pg_backend_pid().label("pid"), func.pg_sleep(0.02).label("slept")))
+    with throwaway_pg_database() as url, migrated_container(url, tmp_path) as c:
+        engine = c.db.engine
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        direct = PgDirect(engine.dialect, tuple(args), dict(kwargs), size=2)
+
+        def read_pid(conn: Driver) -> int:
+            return int(backend.first(conn, {}).pid)
+
+        async def scenario() -> tuple[set[int], int]:
+            pids = set(await asyncio.gather(*(direct.run(read_pid, write=False) for _ in range(12))))
+            waiting = [asyncio.ensure_future(direct.run(read_pid, write=False)) for _ in range(6)]
+            await asyncio.sleep(0.005)
+            for task in waiting[1:5]:  # cancelled while queued for a connection, or while using one
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+            after = await asyncio.wait_for(asyncio.gather(*(direct.run(read_pid, write=False) for _ in range(4))),
+                                           timeout=10)
+            return pids, len(set(after) | pids)
+
+        try:
+            pids, all_pids = asyncio.run(scenario())
+        finally:
+            direct.close()
+        assert len(pids) == 2  # twelve reads shared two connections
+        assert all_pids <= 4  # cancelled callers may cost a connection, never an unbounded number

@@ -1,8 +1,10 @@
-"""Database access: one transaction per call, SQLite inline or PostgreSQL on a thread pool.
+"""Database access: one transaction per call, SQLite inline or PostgreSQL off the loop.
 
 A thread hop per statement is what makes naive async SQLite slow; here a whole transaction runs
 in one call. SQLite transactions are short and run inline on the event loop (one writer, no hop).
-PostgreSQL transactions run on a small thread pool whose size matches the connection pool.
+On PostgreSQL, the hot path's transactions (``direct_read``/``direct_write``) run on the event loop
+with async connections (pg_direct.py); the others run on a small thread pool whose size matches
+SQLAlchemy's connection pool.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from ..errors import Code, TesseraError, already_exists, invalid_argument, unavailable
 from .direct import Driver, Statement
 from .group_commit import GroupCommit
+from .pg_direct import PgDirect
 
 T = TypeVar("T")
 _PING = Statement(select(literal_column("1").label("one")))
@@ -85,10 +88,10 @@ class Database:
                 pool_recycle=1800,
                 hide_parameters=True,
             )
-            # The direct path's own pool, without a ping before every check-out (a round trip and about
-            # 0.3 ms of CPU each): _pooled_direct replaces a dead connection and runs the transaction again.
-            self._direct_engine = create_engine(url, pool_size=pool_size, max_overflow=0, pool_recycle=1800,
-                                                hide_parameters=True)
+            # The direct path's connections live on the event loop (pg_direct.py); SQLAlchemy's pool and
+            # threads serve the rest.
+            connect_args, connect_kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+            self._pg_direct = PgDirect(self.engine.dialect, tuple(connect_args), dict(connect_kwargs), pool_size)
             self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="db")
 
     def run_sync(self, fn: Callable[[Connection], T], *, write: bool = False) -> T:
@@ -103,20 +106,18 @@ class Database:
                 return fn(conn)
 
     def run_direct_sync(self, fn: Callable[[Driver], T], *, write: bool = False) -> T:
-        """Like ``run_sync`` for functions that use only ``direct.Statement``s: no SQLAlchemy in between.
+        """Like ``run_sync`` for functions that use only ``direct.Statement``s, on SQLite: no SQLAlchemy in
+        between (PostgreSQL's direct path runs on the event loop: ``direct_read``/``direct_write``).
 
         Reads run without a transaction (each statement sees its own snapshot, as under PostgreSQL's
         READ COMMITTED); writes run in one, taking SQLite's write lock up front.
         """
+        if self._pool is not None:
+            raise RuntimeError("run_direct_sync is for SQLite; PostgreSQL's direct path is direct_read/direct_write")
         try:  # not _translated_errors(): a context manager per call cost more than the read it wraps
-            if self._pool is None:
-                return self._sqlite_direct(fn, write)
-            return self._pooled_direct(fn, write)
+            return self._sqlite_direct(fn, write)
         except (DBAPIError, OverflowError) as exc:
-            translated = _translated(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+            raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
 
     def _sqlite_driver(self) -> Driver:
         driver: Driver | None = getattr(self._direct, "driver", None)
@@ -153,54 +154,6 @@ class Database:
         _driver_call(dbapi, self.engine.dialect, "COMMIT")
         return result
 
-    def _pooled_direct(self, fn: Callable[[Driver], T], write: bool) -> T:
-        try:
-            return self._pooled_direct_once(fn, write, may_retry=True)
-        except _DeadConnection:
-            # It died while idle in the pool (a restart, a network cut, an idle timeout), and usually all the
-            # others with it: start afresh. Nothing was committed, so running the transaction again is safe.
-            self._direct_engine.dispose()
-            return self._pooled_direct_once(fn, write, may_retry=False)
-
-    def _pooled_direct_once(self, fn: Callable[[Driver], T], write: bool, *, may_retry: bool) -> T:
-        dialect = self._direct_engine.dialect
-        error = dialect.loaded_dbapi.Error
-        try:
-            pooled = self._direct_engine.raw_connection()
-        except error as exc:  # could not connect: as SQLAlchemy would raise it
-            raise DBAPIError.instance(None, None, exc, error, hide_parameters=True, dialect=dialect) from exc
-        dbapi: Any = pooled.driver_connection
-        committing = False
-        try:
-            if not write:
-                dbapi.autocommit = True
-                try:
-                    return fn(Driver(dbapi, dialect))
-                finally:
-                    dbapi.autocommit = False
-            try:
-                result = fn(Driver(dbapi, dialect))
-                committing = True
-                dbapi.commit()
-            except BaseException:
-                if not dbapi.closed:
-                    dbapi.rollback()
-                raise
-            return result
-        except (DBAPIError, error) as exc:
-            driver_error = exc.orig if isinstance(exc, DBAPIError) and isinstance(exc.orig, Exception) else exc
-            if not dialect.is_disconnect(driver_error, pooled, None):  # type: ignore[arg-type]
-                if isinstance(exc, DBAPIError):
-                    raise
-                raise DBAPIError.instance(None, None, exc, error, hide_parameters=True, dialect=dialect) from exc
-            pooled.invalidate(driver_error)  # never hand a dead connection to the next request
-            if may_retry and not committing:  # a failed COMMIT may or may not have committed: never again
-                raise _DeadConnection from exc
-            raise DBAPIError.instance(None, None, driver_error, error, hide_parameters=True, dialect=dialect,
-                                      connection_invalidated=True) from exc
-        finally:
-            pooled.close()
-
     async def run(self, fn: Callable[[Connection], T], *, write: bool = False) -> T:
         if self._pool is None:
             return self.run_sync(fn, write=write)
@@ -211,15 +164,19 @@ class Database:
         """Run ``fn``, which must not write, on the driver (see ``run_direct_sync``)."""
         if self._pool is None:
             return self.run_direct_sync(fn)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: self.run_direct_sync(fn))
+        try:
+            return await self._pg_direct.run(fn, write=False)
+        except (DBAPIError, OverflowError) as exc:
+            raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
 
     async def direct_write(self, fn: Callable[[Driver], T]) -> T:
         """Run ``fn`` in a write transaction; on SQLite it shares the transaction with other ready writes."""
         if self._pool is None:
             return await self._group_commit.write(fn)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: self.run_direct_sync(fn, write=True))
+        try:
+            return await self._pg_direct.run(fn, write=True)
+        except (DBAPIError, OverflowError) as exc:
+            raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         return await self.run(fn, write=True)
@@ -242,12 +199,8 @@ class Database:
         self._direct = threading.local()
         self.engine.dispose()
         if self._pool is not None:
-            self._direct_engine.dispose()
+            self._pg_direct.close()
             self._pool.shutdown(wait=False)
-
-
-class _DeadConnection(Exception):
-    """A pooled connection turned out dead before its transaction could commit anything."""
 
 
 @contextmanager
