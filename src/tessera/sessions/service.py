@@ -184,7 +184,8 @@ class SessionService:
             expires_at=at + change.lifetime_us if change.lifetime_us else None, created_at=at, changed_at=at,
             sequence=1, token_hash=tokens.hash_token(token))
         payload = _event_payload(change, user, token_rotated=True)
-        await self.db.direct_write(lambda conn: store.insert_session(conn, session, event_payload=payload))
+        await self.db.direct_write(lambda conn: store.insert_session(conn, session, event_payload=payload),
+                                   one_statement=True)
         return WriteResult(session_id, 1, at, token)
 
     async def set(self, principal: Principal, session_id: str, change: SessionChange) -> WriteResult:

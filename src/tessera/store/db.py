@@ -169,12 +169,16 @@ class Database:
         except (DBAPIError, OverflowError) as exc:
             raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
 
-    async def direct_write(self, fn: Callable[[Driver], T]) -> T:
-        """Run ``fn`` in a write transaction; on SQLite it shares the transaction with other ready writes."""
+    async def direct_write(self, fn: Callable[[Driver], T], *, one_statement: bool = False) -> T:
+        """Run ``fn`` in a write transaction; on SQLite it shares the transaction with other ready writes.
+
+        ``one_statement``: on PostgreSQL ``fn`` runs exactly one statement, which is atomic without
+        BEGIN and COMMIT around it (two round trips fewer).
+        """
         if self._pool is None:
             return await self._group_commit.write(fn)
         try:
-            return await self._pg_direct.run(fn, write=True)
+            return await self._pg_direct.run(fn, write=True, one_statement=one_statement)
         except (DBAPIError, OverflowError) as exc:
             raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
 

@@ -7,14 +7,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import Insert, bindparam, insert
 
 from .direct import Conn, Statement
 from .schema import events
 
 _COLUMNS = ("aggregate_type", "aggregate_id", "sequence", "type", "payload", "creator", "created_at")
-# inline(): the database numbers events; nothing needs the new ID back.
-_INSERT = Statement(insert(events).inline().values({name: bindparam(name) for name in _COLUMNS}))
+
+
+def insert_statement(prefix: str = "") -> Insert:
+    """INSERT of one event, its values bound as ``prefix`` + column name (see ``values``)."""
+    # inline(): the database numbers events; nothing needs the new ID back.
+    return insert(events).inline().values({name: bindparam(prefix + name) for name in _COLUMNS})
+
+
+_INSERT = Statement(insert_statement())
+
+
+def values(*, aggregate_type: str, aggregate_id: str, sequence: int, event_type: str, creator: str | None,
+           at: int, payload: dict[str, Any] | None = None, prefix: str = "") -> dict[str, Any]:
+    """The bound values of ``insert_statement(prefix)`` for one event."""
+    return {
+        prefix + "aggregate_type": aggregate_type,
+        prefix + "aggregate_id": aggregate_id,
+        prefix + "sequence": sequence,
+        prefix + "type": event_type,
+        prefix + "payload": json.dumps(payload, separators=(",", ":")) if payload else None,
+        prefix + "creator": creator,
+        prefix + "created_at": at,
+    }
 
 
 def append(
@@ -29,15 +50,8 @@ def append(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Record one event. Payloads describe what changed and never hold secrets."""
-    _INSERT.run(conn, {
-        "aggregate_type": aggregate_type,
-        "aggregate_id": aggregate_id,
-        "sequence": sequence,
-        "type": event_type,
-        "payload": json.dumps(payload, separators=(",", ":")) if payload else None,
-        "creator": creator,
-        "created_at": at,
-    })
+    _INSERT.run(conn, values(aggregate_type=aggregate_type, aggregate_id=aggregate_id, sequence=sequence,
+                             event_type=event_type, creator=creator, at=at, payload=payload))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,12 +67,16 @@ class _AwaitingCursor:
 class AwaitingConnection:
     """The DBAPI face of a psycopg async connection that ``Statement`` uses (``Driver.dbapi``)."""
 
-    __slots__ = ("connection",)
+    __slots__ = ("connection", "statements_left")
 
-    def __init__(self, connection: psycopg.AsyncConnection[Any]) -> None:
+    def __init__(self, connection: psycopg.AsyncConnection[Any], statements_left: int = -1) -> None:
         self.connection = connection
+        self.statements_left = statements_left  # -1: no limit
 
     def cursor(self) -> _AwaitingCursor:
+        if self.statements_left == 0:
+            raise RuntimeError("a one-statement write ran a second statement, outside any transaction")
+        self.statements_left -= 1
         return _AwaitingCursor(self.connection.cursor())
 
     def execute(self, sql: str, params: Any = None) -> _AwaitingCursor:
@@ -82,6 +87,17 @@ class AwaitingConnection:
 class _Pooled:
     connection: psycopg.AsyncConnection[Any]
     opened_at: float
+
+
+def _has_news(connection: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection's socket is readable: the server said something unasked, which in
+    practice means it closed the connection (a restart, pg_terminate_backend, an idle timeout). One poll
+    here finds that out before a one-statement write, which cannot be run again once sent."""
+    try:
+        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True
+    return bool(readable)
 
 
 class _LoopPool:
@@ -97,7 +113,7 @@ class _LoopPool:
     async def get(self) -> _Pooled:
         while self._idle:
             pooled = self._idle.pop()
-            if time.monotonic() - pooled.opened_at < _RECYCLE_SECONDS:
+            if time.monotonic() - pooled.opened_at < _RECYCLE_SECONDS and not _has_news(pooled.connection):
                 return pooled
             self._drop(pooled, wake=False)
         if self._open >= self._size:
@@ -171,7 +187,11 @@ class PgDirect:
         self._pool: _LoopPool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
 
-    async def run(self, fn: Callable[[Driver], T], *, write: bool) -> T:
+    async def run(self, fn: Callable[[Driver], T], *, write: bool, one_statement: bool = False) -> T:
+        """``fn`` in a transaction when it writes; a write of ``one_statement`` runs without one (a
+        statement is atomic by itself), and is never run twice: that statement is its commit."""
+        if one_statement:
+            return await self._run_once(fn, write, may_retry=False, one_statement=True)
         try:
             return await self._run_once(fn, write, may_retry=True)
         except _DeadConnection:
@@ -199,21 +219,24 @@ class PgDirect:
         except psycopg.Error as exc:  # could not connect: as SQLAlchemy would raise it
             raise self._wrapped(exc) from exc
 
-    async def _run_once(self, fn: Callable[[Driver], T], write: bool, *, may_retry: bool) -> T:
+    async def _run_once(self, fn: Callable[[Driver], T], write: bool, *, may_retry: bool,
+                        one_statement: bool = False) -> T:
         pool = self._loop_pool()
         pooled = await pool.get()
         try:
-            return await greenlet_spawn(self._transaction, pooled.connection, fn, write, may_retry)
+            result: T = await greenlet_spawn(self._transaction, pooled.connection, fn, write, may_retry,
+                                             one_statement)
+            return result
         finally:
             pool.put(pooled)
 
     def _transaction(self, connection: psycopg.AsyncConnection[Any], fn: Callable[[Driver], T], write: bool,
-                     may_retry: bool) -> T:
+                     may_retry: bool, one_statement: bool) -> T:
         """Inside the greenlet: ``fn`` on the connection, in BEGIN … COMMIT when it writes."""
-        dbapi = AwaitingConnection(connection)
+        dbapi = AwaitingConnection(connection, 1 if one_statement else -1)
         committing = False
         try:
-            if not write:
+            if not write or one_statement:
                 return fn(Driver(dbapi, self._dialect))
             dbapi.execute("BEGIN")
             try:

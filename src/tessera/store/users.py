@@ -57,7 +57,12 @@ _DOMAINS_OF_ORG = Statement(select(org_domains.c.org_id, org_domains.c.domain, o
                             .where(org_domains.c.org_id == bindparam("org_id"))
                             .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
 _USER_BY_ID_STATEMENT = select(users).where(users.c.id == bindparam("user_id"))
-_USER_BY_ID = Statement(_USER_BY_ID_STATEMENT)
+# A user with the domains of its organization (for its login names) in one query: a row per domain.
+_USER_WITH_DOMAINS_BY_ID = Statement(
+    select(users, org_domains.c.domain.label("org_domain"))
+    .outerjoin(org_domains, org_domains.c.org_id == users.c.org_id)
+    .where(users.c.id == bindparam("user_id"))
+    .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
 _USER_BY_ID_FOR_UPDATE = Statement(_USER_BY_ID_STATEMENT.with_for_update())
 _GRANTS_OF = Statement(select(memberships.c.scope, memberships.c.role)
                        .where(memberships.c.user_id == bindparam("user_id")))
@@ -150,8 +155,14 @@ def _users_from_rows(conn: Conn, rows: Sequence[Any]) -> list[User]:
 
 
 def get_user(conn: Conn, user_id: str, *, for_update: bool = False) -> User | None:
-    row = (_USER_BY_ID_FOR_UPDATE if for_update else _USER_BY_ID).first(conn, {"user_id": user_id})
-    return _users_from_rows(conn, [row])[0] if row else None
+    if for_update:
+        row = _USER_BY_ID_FOR_UPDATE.first(conn, {"user_id": user_id})
+        return _users_from_rows(conn, [row])[0] if row else None
+    rows = _USER_WITH_DOMAINS_BY_ID.all(conn, {"user_id": user_id})
+    if not rows:
+        return None
+    domains = [r.org_domain for r in rows if r.org_domain is not None]
+    return _user_from_row(rows[0], domains, domains[0] if domains else "")
 
 
 def get_password_hash(conn: Conn, user_id: str) -> str | None:
