@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -156,17 +157,43 @@ def test_connections_dropped_while_idle_are_replaced_without_an_error(tmp_path: 
             assert killed is not None
             return int(killed[0])
 
-        async def scenario() -> tuple[str, Any, str]:  # one loop: the pool's connections outlive each call
+        def wait_until_gone() -> None:
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                for _ in range(200):
+                    row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                                        "AND pid <> pg_backend_pid()", (database,)).fetchone()
+                    if row is not None and row[0] == 0:
+                        return
+                    time.sleep(0.01)
+            raise AssertionError("terminated backends did not go away")
+
+        async def scenario() -> tuple[str, Any, str, str]:  # one loop: the pool's connections outlive each call
             await asyncio.gather(*(c.db.direct_write(append(f"before{i}")) for i in range(4)))
             assert kill_its_connections() >= 4  # the pooled connections, idle now
             after = await c.db.direct_write(append("after"))
             read = await c.db.direct_read(lambda conn: ping.first(conn, {}))
             assert kill_its_connections() >= 1
-            return after, read, await c.db.direct_read(lambda conn: ping.first(conn, {}).one)
+            read_again = await c.db.direct_read(lambda conn: ping.first(conn, {}).one)
+            # A one-statement write is never sent twice; a connection that died while idle is found out
+            # before it is used, so that write does not fail either.
+            assert kill_its_connections() >= 1
+            wait_until_gone()
+            single = await c.db.direct_write(append("single"), one_statement=True)
+            return after, read, read_again, single
 
-        after, read, read_again = asyncio.run(scenario())
-        assert after == "after" and read.one == 1 and read_again == 1
-        assert stored(c) == [("after", 1), *((f"before{i}", 1) for i in range(4))]
+        after, read, read_again, single = asyncio.run(scenario())
+        assert after == "after" and read.one == 1 and read_again == 1 and single == "single"
+        assert stored(c) == [("after", 1), *((f"before{i}", 1) for i in range(4)), ("single", 1)]
+
+
+def test_a_one_statement_write_that_runs_two_is_stopped(tmp_path: Path) -> None:
+    with throwaway_pg_database() as url, migrated_container(url, tmp_path) as c:
+        def two(conn: Driver) -> None:
+            append("one")(conn)
+            append("two")(conn)
+
+        with pytest.raises(RuntimeError, match="one-statement write ran a second statement"):
+            asyncio.run(c.db.direct_write(two, one_statement=True))
 
 
 def test_postgres_direct_pool_bounds_connections_and_survives_cancelled_waiters(tmp_path: Path) -> None:
