@@ -115,10 +115,13 @@ _BY_ID_STATEMENT = _select().where(sessions.c.id == bindparam("session_id"))
 _BY_ID_ANY = Statement(_BY_ID_STATEMENT)  # tombstones too: delete only
 _BY_ID = Statement(_BY_ID_STATEMENT.where(_LIVE))
 _LOCK_BY_ID_ANY = Statement(select(sessions.c.id).where(sessions.c.id == bindparam("session_id")).with_for_update())
-_LOCK_BY_ID = Statement(select(sessions.c.id).where(sessions.c.id == bindparam("session_id"), _LIVE)
-                        .with_for_update())
+# The row and its lock in one statement (OF sessions: the joined user and organization stay unlocked).
+_LOCK_ROW_BY_ID = Statement(_BY_ID_STATEMENT.where(_LIVE).with_for_update(of=sessions))
 _ROW_BY_ID = Statement(select(sessions).where(sessions.c.id == bindparam("session_id"), _LIVE))
 _INSERT = Statement(insert(sessions).values({c.name: bindparam(c.name) for c in sessions.c}))
+_UPDATE_WITH_EVENT = Statement(events.insert_statement(prefix="e_").add_cte(
+    update(sessions).where(sessions.c.id == bindparam("s_b_session_id"))
+    .values({name: bindparam("s_" + name) for name in _STATE_COLUMNS}).cte("changed_session")))
 # On PostgreSQL a new session and its event are one statement (the session's INSERT in a WITH): atomic
 # without BEGIN and COMMIT, one round trip where there were four.
 _INSERT_WITH_EVENT = Statement(events.insert_statement(prefix="e_").add_cte(
@@ -140,9 +143,8 @@ def get(conn: Conn, session_id: str) -> Session | None:
 
 def lock(conn: Conn, session_id: str) -> Session | None:
     """Read a live session for update: concurrent writers to the same session queue up here."""
-    if _LOCK_BY_ID.first(conn, {"session_id": session_id}) is None:
-        return None
-    return get(conn, session_id)
+    row = _LOCK_ROW_BY_ID.first(conn, {"session_id": session_id})
+    return _from_row(row) if row else None
 
 
 def lock_including_ended(conn: Conn, session_id: str) -> Session | None:
@@ -191,9 +193,16 @@ def insert_session(conn: Conn, session: Session, *, event_payload: dict[str, Any
 
 
 def update_session(conn: Conn, session: Session, *, creator: str, event_payload: dict[str, Any]) -> None:
-    _UPDATE_BY_ID.run(conn, {"b_session_id": session.id, **_state_values(session)})
-    events.append(conn, aggregate_type="session", aggregate_id=session.id, sequence=session.sequence,
-                  event_type="session.changed", creator=creator, at=session.changed_at, payload=event_payload)
+    """The session's new state and its ``session.changed`` event (one statement on PostgreSQL)."""
+    state = {"b_session_id": session.id, **_state_values(session)}
+    event: dict[str, Any] = {
+        "aggregate_type": "session", "aggregate_id": session.id, "sequence": session.sequence,
+        "event_type": "session.changed", "creator": creator, "at": session.changed_at, "payload": event_payload}
+    if conn.dialect.name == "postgresql":
+        _UPDATE_WITH_EVENT.run(conn, {**{"s_" + k: v for k, v in state.items()}, **events.values(**event, prefix="e_")})
+        return
+    _UPDATE_BY_ID.run(conn, state)
+    events.append(conn, **event)
 
 
 def terminate(conn: Conn, session: Session, *, creator: str | None, at: int, reason: str) -> int:
