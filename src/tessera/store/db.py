@@ -164,10 +164,7 @@ class Database:
         """Run ``fn``, which must not write, on the driver (see ``run_direct_sync``)."""
         if self._pool is None:
             return self.run_direct_sync(fn)
-        try:
-            return await self._pg_direct.run(fn, write=False)
-        except (DBAPIError, OverflowError) as exc:
-            raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
+        return await self._on_pg_direct(fn, write=False, one_statement=False)
 
     async def direct_write(self, fn: Callable[[Driver], T], *, one_statement: bool = False) -> T:
         """Run ``fn`` in a write transaction; on SQLite it shares the transaction with other ready writes.
@@ -177,8 +174,11 @@ class Database:
         """
         if self._pool is None:
             return await self._group_commit.write(fn)
+        return await self._on_pg_direct(fn, write=True, one_statement=one_statement)
+
+    async def _on_pg_direct(self, fn: Callable[[Driver], T], *, write: bool, one_statement: bool) -> T:
         try:
-            return await self._pg_direct.run(fn, write=True, one_statement=one_statement)
+            return await self._pg_direct.run(fn, write=write, one_statement=one_statement)
         except (DBAPIError, OverflowError) as exc:
             raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
 

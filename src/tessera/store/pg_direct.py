@@ -69,14 +69,15 @@ class AwaitingConnection:
 
     __slots__ = ("connection", "statements_left")
 
-    def __init__(self, connection: psycopg.AsyncConnection[Any], statements_left: int = -1) -> None:
+    def __init__(self, connection: psycopg.AsyncConnection[Any], statements_left: int | None = None) -> None:
         self.connection = connection
-        self.statements_left = statements_left  # -1: no limit
+        self.statements_left = statements_left  # None: no limit
 
     def cursor(self) -> _AwaitingCursor:
-        if self.statements_left == 0:
-            raise RuntimeError("a one-statement write ran a second statement, outside any transaction")
-        self.statements_left -= 1
+        if self.statements_left is not None:
+            if self.statements_left == 0:
+                raise RuntimeError("a one-statement write ran a second statement, outside any transaction")
+            self.statements_left -= 1
         return _AwaitingCursor(self.connection.cursor())
 
     def execute(self, sql: str, params: Any = None) -> _AwaitingCursor:
@@ -144,12 +145,9 @@ class _LoopPool:
             self._pass_on(pooled)
 
     def drop_idle(self) -> None:
-        """Close every idle connection: after one was found dead, the others usually are too."""
+        """Close every idle connection: after one was found dead the others usually are too, and at close."""
         while self._idle:
             self._drop(self._idle.pop(), wake=False)
-
-    def close(self) -> None:
-        self.drop_idle()
 
     def _drop(self, pooled: _Pooled, *, wake: bool) -> None:
         pooled.connection.pgconn.finish()  # no round trip, and safe on a dead or closed connection
@@ -202,7 +200,7 @@ class PgDirect:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.close()
+            self._pool.drop_idle()
             self._pool = None
 
     def _loop_pool(self) -> _LoopPool:
@@ -233,7 +231,7 @@ class PgDirect:
     def _transaction(self, connection: psycopg.AsyncConnection[Any], fn: Callable[[Driver], T], write: bool,
                      may_retry: bool, one_statement: bool) -> T:
         """Inside the greenlet: ``fn`` on the connection, in BEGIN … COMMIT when it writes."""
-        dbapi = AwaitingConnection(connection, 1 if one_statement else -1)
+        dbapi = AwaitingConnection(connection, 1 if one_statement else None)
         committing = False
         try:
             if not write or one_statement:

@@ -185,11 +185,7 @@ def insert_session(conn: Conn, session: Session, *, event_payload: dict[str, Any
         "aggregate_type": "session", "aggregate_id": session.id, "sequence": session.sequence,
         "event_type": "session.added", "creator": session.creator_id, "at": session.changed_at,
         "payload": event_payload}
-    if conn.dialect.name == "postgresql":
-        _INSERT_WITH_EVENT.run(conn, {**{"s_" + k: v for k, v in row.items()}, **events.values(**event, prefix="e_")})
-        return
-    _INSERT.run(conn, row)
-    events.append(conn, **event)
+    _write_with_event(conn, _INSERT_WITH_EVENT, _INSERT, row, event)
 
 
 def update_session(conn: Conn, session: Session, *, creator: str, event_payload: dict[str, Any]) -> None:
@@ -198,10 +194,17 @@ def update_session(conn: Conn, session: Session, *, creator: str, event_payload:
     event: dict[str, Any] = {
         "aggregate_type": "session", "aggregate_id": session.id, "sequence": session.sequence,
         "event_type": "session.changed", "creator": creator, "at": session.changed_at, "payload": event_payload}
+    _write_with_event(conn, _UPDATE_WITH_EVENT, _UPDATE_BY_ID, state, event)
+
+
+def _write_with_event(conn: Conn, together: Statement, alone: Statement, values: dict[str, Any],
+                      event: dict[str, Any]) -> None:
+    """``alone`` with ``values`` and then the event; on PostgreSQL ``together`` does both in one statement
+    (its session values bound as ``s_…``, the event's as ``e_…``)."""
     if conn.dialect.name == "postgresql":
-        _UPDATE_WITH_EVENT.run(conn, {**{"s_" + k: v for k, v in state.items()}, **events.values(**event, prefix="e_")})
+        together.run(conn, {**{"s_" + k: v for k, v in values.items()}, **events.values(**event, prefix="e_")})
         return
-    _UPDATE_BY_ID.run(conn, state)
+    alone.run(conn, values)
     events.append(conn, **event)
 
 
