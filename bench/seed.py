@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -102,7 +101,7 @@ def _session_rows(n: int, users: Sequence[tuple[str, str]], org_id: str, creator
         user_id = users[i % len(users)][0]
         payload = payloads.get(user_id)
         if payload is None:
-            payload = json.dumps(_event_payload(change, SimpleNamespace(id=user_id), token_rotated=True),  # type: ignore[arg-type]
+            payload = json.dumps(_event_payload(change, user_id, token_rotated=True),
                                  separators=(",", ":"))
             payloads[user_id] = payload
         at = start + i * step

@@ -131,13 +131,18 @@ def test_checks_run_in_fixed_order_whatever_the_json_order(server: ServerProcess
 def _refused(server: ServerProcess, body: dict[str, Any]) -> tuple[int, str, str]:
     """Run a CreateSession that must fail and assert it wrote nothing."""
     before = write_counts(server)
-    listed_before = ok(call(server, "ListSessions", {}))["details"]["totalResult"]
+    listed_before = _listed(server)
     answer = call(server, "CreateSession", body)
     assert answer.status_code != 200, answer.text
     assert "sessionId" not in answer.json()
     assert write_counts(server) == before
-    assert ok(call(server, "ListSessions", {}))["details"]["totalResult"] == listed_before
+    assert _listed(server) == listed_before
     return failure(answer)
+
+
+def _listed(server: ServerProcess) -> str:
+    # Connect JSON leaves a zero out: an empty server answers no totalResult at all.
+    return str(ok(call(server, "ListSessions", {}))["details"].get("totalResult", "0"))
 
 
 def test_failing_checks_write_no_session(server: ServerProcess) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from sqlalchemy import literal_column, select
 
 from tessera.container import Container
 from tessera.errors import Code, TesseraError, invalid_argument
-from tessera.store import events
+from tessera.sessions.model import Factors, Session
+from tessera.store import events, sessions
 from tessera.store.direct import Driver, Statement
 from tessera.store.schema import events as events_table
 
@@ -229,3 +231,32 @@ def test_postgres_direct_pool_bounds_connections_and_survives_cancelled_waiters(
             direct.close()
         assert len(pids) == 2  # twelve reads shared two connections
         assert all_pids <= 4  # cancelled callers may cost a connection, never an unbounded number
+
+
+def test_a_session_write_over_what_was_read_writes_nothing_once_another_came_first(container: Container) -> None:
+    """SetSession writes over the session as it read it, in one statement, only if no write came in between
+    (else it runs again under the session's lock): a lost race must leave neither the state nor an event."""
+    read = Session(id="cond-1", creator_id="creator", user_id=None, user_org_id=None, factors=Factors(),
+                   metadata={}, user_agent=None, expires_at=None, created_at=1, changed_at=1, sequence=1,
+                   token_hash=b"\x01" * 32)
+
+    def write(session: Session, seen: int) -> Callable[[Any], bool]:
+        return lambda conn: sessions.update_session_if_unchanged(conn, session, seen_sequence=seen, creator="creator",
+                                                                 event_payload={"n": session.sequence})
+
+    async def scenario() -> list[bool]:
+        await container.db.direct_write(lambda conn: sessions.insert_session(conn, read, event_payload={}),
+                                        one_statement=True)
+        first = replace(read, metadata={"k": b"first"}, changed_at=2, sequence=2)
+        late = replace(read, metadata={"k": b"late"}, changed_at=3, sequence=2)
+        return [await container.db.direct_write(write(first, 1), one_statement=True),
+                await container.db.direct_write(write(late, 1), one_statement=True),
+                await container.db.direct_write(write(replace(late, sequence=3), 2), one_statement=True)]
+
+    assert asyncio.run(scenario()) == [True, False, True]
+    found = container.db.run_sync(lambda conn: sessions.get(conn, "cond-1"))
+    assert found is not None and (found.sequence, found.metadata) == (3, {"k": b"late"})
+    history = container.db.run_sync(lambda conn: conn.execute(
+        select(events_table.c.sequence, events_table.c.type).where(events_table.c.aggregate_id == "cond-1")
+        .order_by(events_table.c.sequence)).all())
+    assert [tuple(r) for r in history] == [(1, "session.added"), (2, "session.changed"), (3, "session.changed")]

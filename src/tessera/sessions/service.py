@@ -171,32 +171,52 @@ class SessionService:
         # session.write cannot probe which login names exist.
         principal.require(perm.SESSION_WRITE)
         self._validate(change)
-        user = await self._resolve_user(change.checks)
-        factors = await self._run_checks(change.checks, user, Factors())
+        checks = change.checks
+        if checks.user_id is not None and checks.password is None and checks.totp is None:
+            created = await self._create_for_user_id(principal, change, checks.user_id)
+            if created is not None:
+                return created
+            # The user is missing or may not log in: the general path says which.
+        user = await self._resolve_user(checks)
+        factors = await self._run_checks(checks, user, Factors())
+        session, token = self._new_session(principal, change, user.id if user else None,
+                                           user.org_id if user else None, factors)
+        payload = _event_payload(change, user.id if user else None, token_rotated=True)
+        await self.db.direct_write(lambda conn: store.insert_session(conn, session, event_payload=payload),
+                                   one_statement=True)
+        return WriteResult(session.id, 1, session.created_at, token)
+
+    async def _create_for_user_id(self, principal: Principal, change: SessionChange,
+                                  user_id: str) -> WriteResult | None:
+        """``create`` when the only check is the user, by ID (the common case): the user's lookup is part
+        of the insert, one statement in all. None, and nothing written, if the user may not log in."""
+        session, token = self._new_session(principal, change, user_id, None, Factors(user_checked_at=now_us()))
+        payload = _event_payload(change, user_id, token_rotated=True)
+        if not await self.db.direct_write(
+                lambda conn: store.insert_session_for_user(conn, session, event_payload=payload), one_statement=True):
+            return None
+        return WriteResult(session.id, 1, session.created_at, token)
+
+    def _new_session(self, principal: Principal, change: SessionChange, user_id: str | None,
+                     user_org_id: str | None, factors: Factors) -> tuple[Session, str]:
+        """A session as CreateSession makes it, with its token."""
         at = now_us()
         session_id = new_id()
         token = tokens.mint_session_token(session_id)
-        metadata = {k: v for k, v in change.metadata.items() if v}
-        agent = _clean_agent(change.user_agent)
         session = Session(
-            id=session_id, creator_id=principal.user_id, user_id=user.id if user else None,
-            user_org_id=user.org_id if user else None, factors=factors, metadata=metadata, user_agent=agent,
+            id=session_id, creator_id=principal.user_id, user_id=user_id, user_org_id=user_org_id, factors=factors,
+            metadata={k: v for k, v in change.metadata.items() if v}, user_agent=_clean_agent(change.user_agent),
             expires_at=at + change.lifetime_us if change.lifetime_us else None, created_at=at, changed_at=at,
             sequence=1, token_hash=tokens.hash_token(token))
-        payload = _event_payload(change, user, token_rotated=True)
-        await self.db.direct_write(lambda conn: store.insert_session(conn, session, event_payload=payload),
-                                   one_statement=True)
-        return WriteResult(session_id, 1, at, token)
+        return session, token
 
     async def set(self, principal: Principal, session_id: str, change: SessionChange) -> WriteResult:
         check_id(session_id, "session_id")
         self._validate(change)
-        if change.checks.is_empty():
-            # Nothing to verify outside the transaction (metadata, lifetime): one transaction does it all.
-            return await self.db.direct_write(
-                lambda conn: self._write_change(conn, principal, session_id, change, None, Factors()))
         current = self._require_writable(
             principal, await self.db.direct_read(lambda conn: store.get(conn, session_id)))
+        if change.checks.is_empty():  # metadata or lifetime only
+            return await self._commit_change(principal, current, change, None, Factors())
         user = await self._resolve_user(change.checks)
         if user is not None and current.user_id is not None and user.id != current.user_id:
             raise TesseraError(Code.INVALID_ARGUMENT, "", "user change not possible")
@@ -206,8 +226,7 @@ class SessionService:
             if user is None:
                 raise failed_precondition("COMMAND-Df4b3", "The session's user no longer exists")
         checked = await self._run_checks(change.checks, user, Factors())
-        return await self.db.direct_write(
-            lambda conn: self._write_change(conn, principal, session_id, change, user, checked))
+        return await self._commit_change(principal, current, change, user, checked)
 
     def _require_writable(self, principal: Principal, session: Session | None) -> Session:
         if session is None:
@@ -220,10 +239,29 @@ class SessionService:
             raise failed_precondition("COMMAND-Hkl3d", "Session has expired")
         return session
 
-    def _write_change(self, conn: Driver, principal: Principal, session_id: str, change: SessionChange,
-                      user: User | None, checked: Factors) -> WriteResult:
-        """Apply ``change`` (its checks already run) to the locked session, with a new token."""
-        session = self._require_writable(principal, store.lock(conn, session_id))
+    async def _commit_change(self, principal: Principal, current: Session, change: SessionChange,
+                             user: User | None, checked: Factors) -> WriteResult:
+        """Write ``change`` over the session as read (``current``) in one statement if no other write came
+        in between, the usual case; otherwise once more over the stored session, under its lock.
+
+        Holding the lock from the read on would keep it across every round trip of the request
+        (on PostgreSQL each one a wait on the event loop), and concurrent writers would queue that long.
+        """
+        written = await self.db.direct_write(
+            lambda conn: self._write_change(conn, principal, current, change, user, checked, seen=current.sequence),
+            one_statement=True)
+        if written is not None:
+            return written
+        locked = await self.db.direct_write(
+            lambda conn: self._write_change(conn, principal, store.lock(conn, current.id), change, user, checked))
+        assert locked is not None  # under the lock nothing can come first
+        return locked
+
+    def _write_change(self, conn: Driver, principal: Principal, session: Session | None, change: SessionChange,
+                      user: User | None, checked: Factors, *, seen: int | None = None) -> WriteResult | None:
+        """Apply ``change`` (its checks already run) to ``session``, with a new token. ``session`` is either
+        locked, or was read at sequence ``seen`` and is written only if still there (None if not)."""
+        session = self._require_writable(principal, session)
         at = now_us()
         if user is not None and session.user_id is not None and user.id != session.user_id:
             raise TesseraError(Code.INVALID_ARGUMENT, "", "user change not possible")
@@ -236,8 +274,12 @@ class SessionService:
                                    f"At most {self.settings.max_metadata_keys} metadata keys are allowed")
         token = tokens.mint_session_token(session.id)
         updated = replace(updated, token_hash=tokens.hash_token(token))
-        store.update_session(conn, updated, creator=principal.user_id,
-                             event_payload=_event_payload(change, user, token_rotated=True))
+        payload = _event_payload(change, user.id if user else None, token_rotated=True)
+        if seen is None:
+            store.update_session(conn, updated, creator=principal.user_id, event_payload=payload)
+        elif not store.update_session_if_unchanged(conn, updated, seen_sequence=seen, creator=principal.user_id,
+                                                   event_payload=payload):
+            return None
         return WriteResult(session.id, updated.sequence, at, token)
 
     async def delete(self, principal: Principal, session_id: str, token: str | None) -> WriteResult:
@@ -403,7 +445,7 @@ def _apply(session: Session, change: SessionChange, user: User | None, checked: 
                    expires_at=expires_at, changed_at=at, sequence=session.sequence + 1)
 
 
-def _event_payload(change: SessionChange, user: User | None, *, token_rotated: bool) -> dict[str, Any]:
+def _event_payload(change: SessionChange, user_id: str | None, *, token_rotated: bool) -> dict[str, Any]:
     """What changed, for the audit log: names of checks and keys, never their values."""
     c = change.checks
     checks = [name for name, present in (("user", c.has_user), ("password", c.password is not None),
@@ -411,8 +453,8 @@ def _event_payload(change: SessionChange, user: User | None, *, token_rotated: b
     payload: dict[str, Any] = {}
     if checks:
         payload["checks"] = checks
-    if user is not None and c.has_user:
-        payload["userID"] = user.id
+    if user_id is not None and c.has_user:
+        payload["userID"] = user_id
     if change.metadata:
         payload["metadataKeys"] = sorted(change.metadata)
     if change.lifetime_us:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, insert
+from sqlalchemy import CTE, Insert, bindparam, cast, insert, select
 
 from .direct import Conn, Statement
 from .schema import events
@@ -19,6 +19,23 @@ def insert_statement(prefix: str = "") -> Insert:
     """INSERT of one event, its values bound as ``prefix`` + column name (see ``values``)."""
     # inline(): the database numbers events; nothing needs the new ID back.
     return insert(events).inline().values({name: bindparam(prefix + name) for name in _COLUMNS})
+
+
+def insert_for_each(changed: CTE, prefix: str = "", *, sequence_from: str | None = None) -> Insert:
+    """INSERT of one event per row that ``changed`` (an UPDATE … RETURNING in a WITH) returns, so that a
+    conditional update and its event are one statement: nothing is recorded when nothing changed.
+
+    Values are bound as in ``insert_statement``; with ``sequence_from`` the event's sequence is that
+    column of the changed row instead (an update that counts the sequence up itself).
+    """
+    def value(name: str) -> Any:
+        if name == "sequence" and sequence_from:
+            return changed.c[sequence_from]
+        # Typed: in a SELECT list the database cannot infer a parameter's type from the target column.
+        return cast(bindparam(prefix + name), events.c[name].type)
+
+    selected = select(*(value(name) for name in _COLUMNS)).select_from(changed)
+    return insert(events).inline().from_select(list(_COLUMNS), selected).add_cte(changed)
 
 
 _INSERT = Statement(insert_statement())

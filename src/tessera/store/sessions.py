@@ -6,7 +6,20 @@ import base64
 import json
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, false, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from ..sessions.model import (
     CreationDateFilter,
@@ -22,6 +35,7 @@ from ..sessions.model import (
     UserIdFilter,
     Visibility,
 )
+from ..users.model import UserState
 from . import events
 from .direct import Conn, Statement
 from .events import NewEvent
@@ -126,8 +140,38 @@ _UPDATE_WITH_EVENT = Statement(events.insert_statement(prefix="e_").add_cte(
 # without BEGIN and COMMIT, one round trip where there were four.
 _INSERT_WITH_EVENT = Statement(events.insert_statement(prefix="e_").add_cte(
     insert(sessions).values({c.name: bindparam("s_" + c.name) for c in sessions.c}).cte("new_session")))
+
+
+def _insert_for_user(prefix: str) -> Any:
+    """A new session of a user who may log in, with the user's organization taken from the user's row."""
+    def value(column: Any) -> Any:
+        # Typed: in a SELECT list the database cannot infer a parameter's type from the target column.
+        return users.c.org_id if column.name == "user_org_id" else cast(bindparam(prefix + column.name), column.type)
+
+    can_log_in = or_(users.c.state == int(UserState.ACTIVE), users.c.state == int(UserState.INITIAL))
+    return insert(sessions).from_select(
+        [c.name for c in sessions.c],
+        select(*(value(c) for c in sessions.c)).where(users.c.id == bindparam(prefix + "user_id"), can_log_in))
+
+
+_INSERT_FOR_USER = Statement(_insert_for_user(""))
+_INSERT_FOR_USER_WITH_EVENT = Statement(events.insert_for_each(
+    _insert_for_user("s_").returning(sessions.c.id).cte("new_session"), prefix="e_"))
 _UPDATE_BY_ID = Statement(update(sessions).where(sessions.c.id == bindparam("b_session_id"))
                           .values({name: bindparam(name) for name in _STATE_COLUMNS}))
+
+
+def _update_if_unchanged(prefix: str) -> Any:
+    """The new state of a live session whose sequence is still the one it was read with."""
+    return (update(sessions)
+            .where(sessions.c.id == bindparam(prefix + "b_session_id"),
+                   sessions.c.sequence == bindparam(prefix + "b_seen_sequence"), _LIVE)
+            .values({name: bindparam(prefix + name) for name in _STATE_COLUMNS}))
+
+
+_UPDATE_IF_UNCHANGED = Statement(_update_if_unchanged(""))
+_UPDATE_IF_UNCHANGED_WITH_EVENT = Statement(events.insert_for_each(
+    _update_if_unchanged("s_").returning(sessions.c.id).cte("changed_session"), prefix="e_"))
 # A tombstone keeps what an idempotent delete needs (IDs, token hash, sequence) and drops the rest.
 _TERMINATE_BY_ID = Statement(
     update(sessions).where(sessions.c.id == bindparam("b_session_id"), _LIVE)
@@ -176,36 +220,61 @@ def _state_values(session: Session) -> dict[str, Any]:
 def insert_session(conn: Conn, session: Session, *, event_payload: dict[str, Any]) -> None:
     """The new session and its ``session.added`` event; on PostgreSQL in one statement, which needs no
     transaction around it (``Database.direct_write(..., one_statement=True)``)."""
+    _write_with_event(conn, _INSERT_WITH_EVENT, _INSERT, _insert_values(session), _added_event(session, event_payload))
+
+
+def _insert_values(session: Session) -> dict[str, Any]:
     agent = session.user_agent
-    row = {
+    return {
         "id": session.id, "creator_id": session.creator_id, "created_at": session.created_at,
         "user_agent": encode_user_agent(agent), "fingerprint_id": (agent.fingerprint_id or None) if agent else None,
         "terminated_at": None, **_state_values(session)}
-    event: dict[str, Any] = {
-        "aggregate_type": "session", "aggregate_id": session.id, "sequence": session.sequence,
-        "event_type": "session.added", "creator": session.creator_id, "at": session.changed_at,
-        "payload": event_payload}
-    _write_with_event(conn, _INSERT_WITH_EVENT, _INSERT, row, event)
+
+
+def _added_event(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"aggregate_type": "session", "aggregate_id": session.id, "sequence": session.sequence,
+            "event_type": "session.added", "creator": session.creator_id, "at": session.changed_at, "payload": payload}
+
+
+def insert_session_for_user(conn: Conn, session: Session, *, event_payload: dict[str, Any]) -> bool:
+    """``insert_session`` for a session whose user (``session.user_id``) was checked by ID, with the user's
+    lookup in the same statement: the user's organization comes from its row. False, and nothing
+    written, if the user does not exist or may not log in (inactive, locked)."""
+    return _write_with_event(conn, _INSERT_FOR_USER_WITH_EVENT, _INSERT_FOR_USER, _insert_values(session),
+                             _added_event(session, event_payload)) == 1
 
 
 def update_session(conn: Conn, session: Session, *, creator: str, event_payload: dict[str, Any]) -> None:
     """The session's new state and its ``session.changed`` event (one statement on PostgreSQL)."""
     state = {"b_session_id": session.id, **_state_values(session)}
-    event: dict[str, Any] = {
-        "aggregate_type": "session", "aggregate_id": session.id, "sequence": session.sequence,
-        "event_type": "session.changed", "creator": creator, "at": session.changed_at, "payload": event_payload}
-    _write_with_event(conn, _UPDATE_WITH_EVENT, _UPDATE_BY_ID, state, event)
+    _write_with_event(conn, _UPDATE_WITH_EVENT, _UPDATE_BY_ID, state, _changed_event(session, creator, event_payload))
+
+
+def update_session_if_unchanged(conn: Conn, session: Session, *, seen_sequence: int, creator: str,
+                                event_payload: dict[str, Any]) -> bool:
+    """``update_session`` if the stored session is still live at ``seen_sequence`` (every write counts the
+    sequence up), without waiting for or taking its lock across statements; False, and nothing
+    written, if another write came first."""
+    state = {"b_session_id": session.id, "b_seen_sequence": seen_sequence, **_state_values(session)}
+    return _write_with_event(conn, _UPDATE_IF_UNCHANGED_WITH_EVENT, _UPDATE_IF_UNCHANGED, state,
+                             _changed_event(session, creator, event_payload)) == 1
+
+
+def _changed_event(session: Session, creator: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"aggregate_type": "session", "aggregate_id": session.id, "sequence": session.sequence,
+            "event_type": "session.changed", "creator": creator, "at": session.changed_at, "payload": payload}
 
 
 def _write_with_event(conn: Conn, together: Statement, alone: Statement, values: dict[str, Any],
-                      event: dict[str, Any]) -> None:
-    """``alone`` with ``values`` and then the event; on PostgreSQL ``together`` does both in one statement
-    (its session values bound as ``s_…``, the event's as ``e_…``)."""
+                      event: dict[str, Any]) -> int:
+    """``alone`` with ``values`` and then, if it wrote a row, the event; on PostgreSQL ``together`` does both
+    in one statement (its session values bound as ``s_…``, the event's as ``e_…``). Returns the rows written."""
     if conn.dialect.name == "postgresql":
-        together.run(conn, {**{"s_" + k: v for k, v in values.items()}, **events.values(**event, prefix="e_")})
-        return
-    alone.run(conn, values)
-    events.append(conn, **event)
+        return together.run(conn, {**{"s_" + k: v for k, v in values.items()}, **events.values(**event, prefix="e_")})
+    written = alone.run(conn, values)
+    if written:
+        events.append(conn, **event)
+    return written
 
 
 def terminate(conn: Conn, session: Session, *, creator: str | None, at: int, reason: str) -> int:
