@@ -11,8 +11,6 @@ from __future__ import annotations
 from ..auth.principal import Principal
 from ..clock import now_us
 from ..crypto import tokens
-from ..store import policies
-from ..store import sessions as session_store
 from ..store import users as user_store
 from ..store.db import Database
 from ..store.direct import Driver
@@ -31,18 +29,15 @@ class SessionBearer:
 
     @staticmethod
     def _resolve(conn: Driver, session_id: str, token: str) -> Principal | None:
-        session = session_store.get(conn, session_id)  # live sessions only: never an ended one's tombstone
-        if session is None or session.terminated_at is not None or not tokens.same_hash(token, session.token_hash):
+        caller = user_store.session_caller(conn, session_id)  # live sessions only, never a tombstone
+        if caller is None or not tokens.same_hash(token, caller.token_hash):
             return None
-        if session.is_expired(now_us()) or session.user_id is None:
+        if caller.expires_at is not None and caller.expires_at <= now_us():
             return None
-        if session.factors.authentication_factors() == 0:
+        factors, user = caller.factors, caller.user
+        if factors.authentication_factors() == 0 or user.state != UserState.ACTIVE:
             return None
-        user = user_store.get_user(conn, session.user_id)
-        if user is None or user.state != UserState.ACTIVE:
-            return None
-        if (not user.is_machine and not session.factors.is_multi_factor()
-                and policies.policy_for(conn, user.org_id).force_mfa):
+        if not user.is_machine and not factors.is_multi_factor() and caller.force_mfa:
             return None
         return Principal(user_id=user.id, org_id=user.org_id, is_machine=user.is_machine, method="session",
-                         grants=user_store.grants_of(conn, user.id), session_id=session.id, user=user)
+                         grants=caller.grants, session_id=session_id, user=user)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
+from ..users.model import UserState
 from .direct import Conn, Statement
 from .schema import login_policies, users
 
@@ -54,3 +55,29 @@ _SET_COUNTER = {column: Statement(update(users).where(users.c.id == bindparam("b
 
 def set_counter(conn: Conn, user_id: str, column: str, value: int) -> None:
     _SET_COUNTER[column].run(conn, {"b_user_id": user_id, "value": value})
+
+
+# The lockout limit that applies to the user being updated: its organization's, else the default, else none.
+_PASSWORD_LIMIT = func.coalesce(
+    select(login_policies.c.max_password_attempts).where(login_policies.c.scope == users.c.org_id).scalar_subquery(),
+    select(login_policies.c.max_password_attempts).where(login_policies.c.scope == "").scalar_subquery(),
+    0)
+_RESERVE_PASSWORD_ATTEMPT = Statement(
+    update(users)
+    .where(users.c.id == bindparam("b_user_id"),
+           or_(users.c.state == int(UserState.ACTIVE), users.c.state == int(UserState.INITIAL)),
+           func.coalesce(users.c.password_hash, "") != "",
+           or_(_PASSWORD_LIMIT == 0, users.c.failed_password_attempts < _PASSWORD_LIMIT))
+    .values(failed_password_attempts=users.c.failed_password_attempts + 1)
+    .returning(users.c.password_hash, users.c.failed_password_attempts))
+
+
+def reserve_password_attempt(conn: Conn, user_id: str) -> tuple[str, int] | None:
+    """Count a password attempt as failed until it succeeds, if the user may try one now (can log in, has a
+    password, is below the lockout limit): (the password hash, the failed count with this attempt).
+
+    One statement, so that the row is locked only while it runs; None, and nothing written, if the
+    user may not try (``password_refusal`` says why).
+    """
+    rows = _RESERVE_PASSWORD_ATTEMPT.tuples(conn, {"b_user_id": user_id})
+    return (rows[0][0], int(rows[0][1])) if rows else None

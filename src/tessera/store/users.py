@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -19,9 +20,11 @@ from sqlalchemy import (
     update,
 )
 
+from ..sessions.model import Factors
 from ..users.model import AccessTokenType, Organization, User, UserState
+from . import events
 from .direct import Conn, Driver, Statement
-from .schema import memberships, org_domains, organizations, personal_access_tokens, users
+from .schema import login_policies, memberships, org_domains, organizations, personal_access_tokens, sessions, users
 
 # ---- organizations ---------------------------------------------------------------------------
 
@@ -239,15 +242,32 @@ def update_user(conn: Connection, user_id: str, values: dict[str, Any], *, at: i
     return new_sequence
 
 
-_RESET_PASSWORD_FAILURES = Statement(
-    update(users).where(users.c.id == bindparam("b_user_id"))
-    .values(failed_password_attempts=0, changed_at=bindparam("at"), sequence=users.c.sequence + 1)
-    .returning(users.c.sequence))
+def _reset_unless_locked(prefix: str) -> Any:
+    return (update(users)
+            .where(users.c.id == bindparam(prefix + "b_user_id"), users.c.state != int(UserState.LOCKED))
+            .values(failed_password_attempts=0, changed_at=bindparam(prefix + "at"), sequence=users.c.sequence + 1)
+            .returning(users.c.sequence))
 
 
-def reset_password_failures(conn: Conn, user_id: str, *, at: int) -> int:
-    """After a correct password: the failed count back to 0, as ``update_user``; returns the new sequence."""
-    return int(_RESET_PASSWORD_FAILURES.tuples(conn, {"b_user_id": user_id, "at": at})[0][0])
+_RESET_UNLESS_LOCKED = Statement(_reset_unless_locked(""))
+# On PostgreSQL the reset and its event are one statement (no transaction around it).
+_RESET_UNLESS_LOCKED_WITH_EVENT = Statement(events.insert_for_each(
+    _reset_unless_locked("u_").cte("reset_user"), prefix="e_", sequence_from="sequence"))
+
+
+def record_password_success(conn: Conn, user_id: str, *, at: int) -> bool:
+    """After a correct password: the failed count back to 0 and a ``user.human.password.check.succeeded``
+    event, unless the user was locked (or deleted) meanwhile; then False, and nothing written."""
+    event = events.values(aggregate_type="user", aggregate_id=user_id, sequence=0,
+                          event_type="user.human.password.check.succeeded", creator=None, at=at, prefix="e_")
+    if conn.dialect.name == "postgresql":
+        return _RESET_UNLESS_LOCKED_WITH_EVENT.run(conn, {"u_b_user_id": user_id, "u_at": at, **event}) == 1
+    rows = _RESET_UNLESS_LOCKED.tuples(conn, {"b_user_id": user_id, "at": at})
+    if not rows:
+        return False
+    events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=int(rows[0][0]),
+                  event_type="user.human.password.check.succeeded", creator=None, at=at)
+    return True
 
 
 def delete_user(conn: Connection, user_id: str) -> None:
@@ -300,6 +320,59 @@ def find_pat_with_grants(conn: Conn, token_hash: bytes) -> tuple[Any, frozenset[
     if not rows:
         return None
     return rows[0], frozenset((r.scope, r.role) for r in rows if r.scope is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCaller:
+    """What a session token used as a bearer stands for: the live session's token and factors, its
+    user, the user's grants, and whether the user's login policy forces MFA."""
+
+    token_hash: bytes
+    expires_at: int | None
+    factors: Factors
+    user: User
+    grants: frozenset[tuple[str, str]]
+    force_mfa: bool
+
+
+def _policy_value(column: Any) -> Any:
+    """A login policy setting for the user of the row: its organization's, else the instance default."""
+    return func.coalesce(
+        select(column).where(login_policies.c.scope == users.c.org_id).scalar_subquery(),
+        select(column).where(login_policies.c.scope == "").scalar_subquery())
+
+
+_SESSION_FACTORS = ("user_checked_at", "password_checked_at", "totp_checked_at", "otp_sms_checked_at",
+                    "otp_email_checked_at", "intent_checked_at", "webauthn_checked_at", "webauthn_user_verified")
+# A session bearer's one query: a row per domain of the user's organization and membership of the user.
+_SESSION_CALLER = Statement(
+    select(users, sessions.c.token_hash.label("s_token_hash"), sessions.c.expires_at.label("s_expires_at"),
+           *(sessions.c[name].label("s_" + name) for name in _SESSION_FACTORS),
+           _policy_value(login_policies.c.force_mfa).label("force_mfa"),
+           org_domains.c.domain.label("org_domain"), memberships.c.scope.label("grant_scope"),
+           memberships.c.role.label("grant_role"))
+    .select_from(sessions.join(users, users.c.id == sessions.c.user_id)
+                 .outerjoin(org_domains, org_domains.c.org_id == users.c.org_id)
+                 .outerjoin(memberships, memberships.c.user_id == users.c.id))
+    .where(sessions.c.id == bindparam("session_id"), sessions.c.terminated_at.is_(None))
+    .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
+
+
+def session_caller(conn: Conn, session_id: str) -> SessionCaller | None:
+    """The live session with this ID as a bearer (``SessionCaller``), in one query; None if there is no such
+    session or it has no user."""
+    rows = _SESSION_CALLER.all(conn, {"session_id": session_id})
+    if not rows:
+        return None
+    first = rows[0]
+    domains = list(dict.fromkeys(r.org_domain for r in rows if r.org_domain is not None))
+    factors = Factors(**{name: getattr(first, "s_" + name) for name in _SESSION_FACTORS[:-1]},
+                      webauthn_user_verified=bool(first.s_webauthn_user_verified))
+    return SessionCaller(
+        token_hash=first.s_token_hash, expires_at=first.s_expires_at, factors=factors,
+        user=_user_from_row(first, domains, domains[0] if domains else ""),
+        grants=frozenset((r.grant_scope, r.grant_role) for r in rows if r.grant_scope is not None),
+        force_mfa=bool(first.force_mfa))
 
 
 def delete_pat(conn: Connection, *, user_id: str, pat_id: str) -> bool:

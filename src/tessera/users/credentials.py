@@ -1,15 +1,14 @@
 """Checking a user's password and TOTP code, with lockout.
 
-Counting is atomic: an attempt reserves its place in the failed-attempt counter under a row
-lock *before* the (slow) password hash is verified, so that N parallel wrong passwords against a
-limit of L never evaluate more than L of them. A success gives the place back (resets the count).
+Counting is atomic: an attempt reserves its place in the failed-attempt counter, with one
+conditional update, *before* the (slow) password hash is verified, so that N parallel wrong
+passwords against a limit of L never evaluate more than L of them. A success gives the place back
+(resets the count).
 The attempt that reaches the limit locks the user and still answers ``invalid_argument``; later
 attempts answer ``failed_precondition``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
@@ -25,13 +24,6 @@ from .model import User, UserState
 from .service import UserService, totp_step_matching
 
 
-@dataclass(frozen=True)
-class _Reservation:
-    password_hash: str | None
-    attempts: int  # the failed count including this attempt
-    limit: int
-
-
 def _wrong_password(attempts: int) -> TesseraError:
     return TesseraError(Code.INVALID_ARGUMENT, "COMMAND-3M0fs", "Password is invalid", failed_attempts=attempts)
 
@@ -45,63 +37,69 @@ class CredentialChecker:
 
     async def check_password(self, user_id: str, password: str) -> int:
         """Verify ``password``; returns the check time in microseconds or raises."""
-        reservation = await self.db.direct_write(lambda conn: self._reserve_password_attempt(conn, user_id))
-        result = await self.hashing.verify(reservation.password_hash, password)
+        reserved = await self.db.direct_write(lambda conn: policies.reserve_password_attempt(conn, user_id),
+                                              one_statement=True)
+        if reserved is None:
+            raise await self.db.direct_read(lambda conn: self._password_refusal(conn, user_id))
+        password_hash, attempts = reserved
+        result = await self.hashing.verify(password_hash, password)
         if result.ok:
             checked_at = now_us()
-            if result.new_hash:  # rare: an imported bcrypt hash or an outdated cost, upgraded now
-                await self.db.write(lambda conn: self._password_succeeded(conn, user_id, result.new_hash))
-            else:
-                await self.db.direct_write(lambda conn: self._password_succeeded(conn, user_id, None))
+            new_hash = result.new_hash
+            if new_hash:  # rare: an imported bcrypt hash or an outdated cost, upgraded now
+                await self.db.write(lambda conn: self._password_succeeded(conn, user_id, new_hash))
+            elif not await self.db.direct_write(
+                    lambda conn: store.record_password_success(conn, user_id, at=now_us()), one_statement=True):
+                raise await self.db.direct_read(lambda conn: self._locked_meanwhile(conn, user_id))
             return checked_at
-        await self.db.write(lambda conn: self._password_failed(conn, user_id, reservation))
-        raise _wrong_password(reservation.attempts)
+        await self.db.write(lambda conn: self._password_failed(conn, user_id, attempts))
+        raise _wrong_password(attempts)
 
-    def _reserve_password_attempt(self, conn: Conn, user_id: str) -> _Reservation:
-        user = store.get_user(conn, user_id, for_update=True)
+    @staticmethod
+    def _password_refusal(conn: Conn, user_id: str) -> TesseraError:
+        """Why ``reserve_password_attempt`` refused: checked in the order the user would want to hear it."""
+        user = store.get_user(conn, user_id)
         if user is None:
-            raise not_found("COMMAND-3n8fs", "User could not be found")
+            return not_found("COMMAND-3n8fs", "User could not be found")
         if user.state == UserState.LOCKED:
-            raise failed_precondition("COMMAND-JLK35", "User is locked")
+            return failed_precondition("COMMAND-JLK35", "User is locked")
         if not user.can_log_in:
-            raise failed_precondition("COMMAND-3M9sd", "User is not active")
-        password_hash = store.get_password_hash(conn, user_id)
-        if not password_hash:
-            raise failed_precondition("COMMAND-3nJ4t", "User has no password set")
-        policy = policies.policy_for(conn, user.org_id)
-        if policy.max_password_attempts and user.failed_password_attempts >= policy.max_password_attempts:
-            raise failed_precondition("COMMAND-JLK35", "User is locked")
-        attempts = user.failed_password_attempts + 1
-        policies.set_counter(conn, user_id, "failed_password_attempts", attempts)
-        return _Reservation(password_hash, attempts, policy.max_password_attempts)
+            return failed_precondition("COMMAND-3M9sd", "User is not active")
+        if not store.get_password_hash(conn, user_id):
+            return failed_precondition("COMMAND-3nJ4t", "User has no password set")
+        return failed_precondition("COMMAND-JLK35", "User is locked")  # the lockout limit is reached
 
-    def _password_succeeded(self, conn: Conn, user_id: str, new_hash: str | None) -> None:
+    @staticmethod
+    def _locked_meanwhile(conn: Conn, user_id: str) -> TesseraError:
+        """A correct password, but the user was locked or deleted while it was being verified."""
+        if store.get_user(conn, user_id) is None:
+            return not_found("COMMAND-3n8fs", "User could not be found")
+        return failed_precondition("COMMAND-SFA3t", "User is locked")
+
+    def _password_succeeded(self, conn: Connection, user_id: str, new_hash: str) -> None:
+        """A correct password whose hash is upgraded (``record_password_success`` with the new hash)."""
         user = store.get_user(conn, user_id, for_update=True)
         if user is None:
             raise not_found("COMMAND-3n8fs", "User could not be found")
         if user.state == UserState.LOCKED:
             raise failed_precondition("COMMAND-SFA3t", "User is locked")
         at = now_us()
-        if new_hash:
-            assert isinstance(conn, Connection)  # update_user builds its statement: SQLAlchemy's path
-            sequence = store.update_user(conn, user_id, {"failed_password_attempts": 0, "password_hash": new_hash},
-                                         at=at)
-        else:
-            sequence = store.reset_password_failures(conn, user_id, at=at)
+        sequence = store.update_user(conn, user_id, {"failed_password_attempts": 0, "password_hash": new_hash}, at=at)
         events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=sequence,
                       event_type="user.human.password.check.succeeded", creator=None, at=at)
 
-    def _password_failed(self, conn: Connection, user_id: str, reservation: _Reservation) -> None:
+    def _password_failed(self, conn: Connection, user_id: str, attempts: int) -> None:
         user = store.get_user(conn, user_id, for_update=True)
         if user is None:
             return
         at = now_us()
-        lock = reservation.limit > 0 and reservation.attempts >= reservation.limit and user.can_log_in
+        limit = policies.policy_for(conn, user.org_id).max_password_attempts
+        lock = limit > 0 and attempts >= limit and user.can_log_in
         values: dict[str, object] = {"state": UserState.LOCKED} if lock else {}
         sequence = store.update_user(conn, user_id, values, at=at)
         events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=sequence,
                       event_type="user.human.password.check.failed", creator=None, at=at,
-                      payload={"attempts": reservation.attempts})
+                      payload={"attempts": attempts})
         if lock:
             events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=sequence + 1,
                           event_type="user.locked", creator=None, at=at, payload={"reason": "lockout policy"})
