@@ -1,7 +1,7 @@
 """Running the ASGI application: one process, or several worker processes sharing the port.
 
-Several workers share the port; on SQLite they share the file, taking turns at its write lock
-(store/group_commit.py). Each worker builds its own
+Several workers share the port, each on a listening socket of its own; on SQLite they share the
+file, taking turns at its write lock (store/group_commit.py). Each worker builds its own
 Container from the settings handed over by the parent; nothing is shared in memory, so any
 number of processes, on one machine or many, can serve the same database.
 """
@@ -40,10 +40,11 @@ def _worker(encoded_settings: str, instance_id: str, listeners: serving.Listener
 
 def serve(settings: Settings, instance_id: str, *, workers: int = 1) -> None:
     """HTTP/1.1 on ``port`` and gRPC on ``grpc_port``, in one process or ``workers`` processes."""
-    listeners = serving.bind(settings)
     if workers > 1:
-        serving.supervise(workers, functools.partial(_worker, _encode(settings), instance_id), listeners)
+        each = serving.bind_each(settings, workers)
+        serving.supervise(functools.partial(_worker, _encode(settings), instance_id), each)
         return
+    listeners = serving.bind(settings)
     container = Container(settings)
     container.instance_id = instance_id
     serving.run(build_asgi_app(container), settings, listeners)

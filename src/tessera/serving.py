@@ -6,8 +6,10 @@ with prior knowledge, as gRPC clients connect in cleartext, or TLS with ALPN ``h
 works there too). Both servers share the process, the event loop and the application, and the
 application's lifespan runs once around both.
 
-With several workers the parent binds both sockets and hands them to each worker process, which
-serves both; the kernel spreads connections over the workers.
+With several workers the parent binds the ports once per worker (``SO_REUSEPORT``) and hands each
+worker process its own pair of sockets; the kernel spreads new connections evenly over them. (One
+socket shared by all workers lets whichever worker wakes first accept a whole burst of connections,
+and the others idle.) A restarted worker takes over its predecessor's sockets and their backlog.
 """
 
 from __future__ import annotations
@@ -60,10 +62,13 @@ class Listeners:
             self.grpc.close()
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, *, shared_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared_port:
+        # Only sockets of the same user may share a port this way, so no other account can join in.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -77,19 +82,44 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def bind(settings: Settings) -> Listeners:
     """Bind the HTTP port and, unless it is turned off, the gRPC port; check the TLS files."""
+    return bind_each(settings, 1)[0]
+
+
+def bind_each(settings: Settings, workers: int) -> list[Listeners]:
+    """``workers`` pairs of listening sockets on the same ports, one pair per worker process."""
     if settings.grpc_tls_cert:
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
                 settings.grpc_tls_cert, settings.grpc_tls_key)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"grpc_tls_cert/grpc_tls_key: cannot load: {exc}") from None
-    http = _listen(settings.host, settings.port)
+    if workers > 1:
+        _check_free(settings.host, settings.port)
+        if settings.effective_grpc_port:
+            _check_free(settings.host, settings.effective_grpc_port)
+    bound: list[Listeners] = []
     try:
-        grpc = _listen(settings.host, settings.effective_grpc_port) if settings.effective_grpc_port else None
+        for _ in range(workers):
+            http = _listen(settings.host, settings.port, shared_port=workers > 1)
+            bound.append(Listeners(http, None))
+            if settings.effective_grpc_port:
+                bound[-1].grpc = _listen(settings.host, settings.effective_grpc_port, shared_port=workers > 1)
     except ConfigError:
-        http.close()
+        for listeners in bound:
+            listeners.close()
         raise
-    return Listeners(http, grpc)
+    return bound
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse a port that is taken, even by sockets that would let ours share it (another Tessera
+    started with ``--workers``): binding it without ``SO_REUSEPORT`` succeeds only if it is free."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 class _HTTPServer(uvicorn.Server):
@@ -217,13 +247,14 @@ def run(app: ASGIApp, settings: Settings, listeners: Listeners) -> None:
 WorkerTarget = Callable[[Listeners], None]
 
 
-def supervise(workers: int, target: WorkerTarget, listeners: Listeners) -> None:
-    """Run ``target(listeners)`` in ``workers`` processes; restart any that die; stop all on a signal."""
+def supervise(target: WorkerTarget, listeners: list[Listeners]) -> None:
+    """Run ``target(listeners[i])`` in one process per entry; restart any that die (on the same sockets);
+    stop all on a signal."""
     spawn = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
-    def start() -> tuple[multiprocessing.process.BaseProcess, float]:
-        process = spawn.Process(target=target, args=(listeners,), daemon=False)
+    def start(index: int) -> tuple[multiprocessing.process.BaseProcess, float]:
+        process = spawn.Process(target=target, args=(listeners[index],), daemon=False)
         process.start()
         return process, time.monotonic()
 
@@ -231,7 +262,7 @@ def supervise(workers: int, target: WorkerTarget, listeners: Listeners) -> None:
         stopping.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    running = [start() for _ in range(workers)]
+    running = [start(index) for index in range(len(listeners))]
     failed = False
     try:
         while not stopping.wait(0.5):
@@ -244,7 +275,7 @@ def supervise(workers: int, target: WorkerTarget, listeners: Listeners) -> None:
                     stopping.set()
                     break
                 log.warning("worker %s exited (code %s); starting another", process.pid, process.exitcode)
-                running[index] = start()
+                running[index] = start(index)
     finally:
         for process, _ in running:
             if process.is_alive() and process.pid is not None:
@@ -257,6 +288,7 @@ def supervise(workers: int, target: WorkerTarget, listeners: Listeners) -> None:
                 process.join()
         for s, handler in previous.items():
             signal.signal(s, handler)
-        listeners.close()
+        for pair in listeners:
+            pair.close()
     if failed:
         sys.exit(1)
