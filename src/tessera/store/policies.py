@@ -6,6 +6,7 @@ The instance default has scope ``""``; an organization's own row overrides it en
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, or_, select, update
 
@@ -57,11 +58,16 @@ def set_counter(conn: Conn, user_id: str, column: str, value: int) -> None:
     _SET_COUNTER[column].run(conn, {"b_user_id": user_id, "value": value})
 
 
-# The lockout limit that applies to the user being updated: its organization's, else the default, else none.
-_PASSWORD_LIMIT = func.coalesce(
-    select(login_policies.c.max_password_attempts).where(login_policies.c.scope == users.c.org_id).scalar_subquery(),
-    select(login_policies.c.max_password_attempts).where(login_policies.c.scope == "").scalar_subquery(),
-    0)
+def for_users_row(column: Any) -> Any:
+    """A login policy setting, in SQL, for the user of the row at hand: its organization's, else the
+    instance default."""
+    return func.coalesce(
+        select(column).where(login_policies.c.scope == users.c.org_id).scalar_subquery(),
+        select(column).where(login_policies.c.scope == "").scalar_subquery())
+
+
+# The lockout limit that applies to the user being updated (0: none).
+_PASSWORD_LIMIT = func.coalesce(for_users_row(login_policies.c.max_password_attempts), 0)
 _RESERVE_PASSWORD_ATTEMPT = Statement(
     update(users)
     .where(users.c.id == bindparam("b_user_id"),

@@ -22,7 +22,7 @@ from sqlalchemy import (
 
 from ..sessions.model import Factors
 from ..users.model import AccessTokenType, Organization, User, UserState
-from . import events
+from . import events, policies
 from .direct import Conn, Driver, Statement
 from .schema import login_policies, memberships, org_domains, organizations, personal_access_tokens, sessions, users
 
@@ -258,15 +258,15 @@ _RESET_UNLESS_LOCKED_WITH_EVENT = Statement(events.insert_for_each(
 def record_password_success(conn: Conn, user_id: str, *, at: int) -> bool:
     """After a correct password: the failed count back to 0 and a ``user.human.password.check.succeeded``
     event, unless the user was locked (or deleted) meanwhile; then False, and nothing written."""
-    event = events.values(aggregate_type="user", aggregate_id=user_id, sequence=0,
-                          event_type="user.human.password.check.succeeded", creator=None, at=at, prefix="e_")
-    if conn.dialect.name == "postgresql":
-        return _RESET_UNLESS_LOCKED_WITH_EVENT.run(conn, {"u_b_user_id": user_id, "u_at": at, **event}) == 1
+    event: dict[str, Any] = {"aggregate_type": "user", "aggregate_id": user_id,
+                             "event_type": "user.human.password.check.succeeded", "creator": None, "at": at}
+    if conn.dialect.name == "postgresql":  # the sequence comes from the updated row
+        bound = {"u_b_user_id": user_id, "u_at": at, **events.values(**event, sequence=0, prefix="e_")}
+        return _RESET_UNLESS_LOCKED_WITH_EVENT.run(conn, bound) == 1
     rows = _RESET_UNLESS_LOCKED.tuples(conn, {"b_user_id": user_id, "at": at})
     if not rows:
         return False
-    events.append(conn, aggregate_type="user", aggregate_id=user_id, sequence=int(rows[0][0]),
-                  event_type="user.human.password.check.succeeded", creator=None, at=at)
+    events.append(conn, **event, sequence=int(rows[0][0]))
     return True
 
 
@@ -335,20 +335,13 @@ class SessionCaller:
     force_mfa: bool
 
 
-def _policy_value(column: Any) -> Any:
-    """A login policy setting for the user of the row: its organization's, else the instance default."""
-    return func.coalesce(
-        select(column).where(login_policies.c.scope == users.c.org_id).scalar_subquery(),
-        select(column).where(login_policies.c.scope == "").scalar_subquery())
-
-
 _SESSION_FACTORS = ("user_checked_at", "password_checked_at", "totp_checked_at", "otp_sms_checked_at",
                     "otp_email_checked_at", "intent_checked_at", "webauthn_checked_at", "webauthn_user_verified")
 # A session bearer's one query: a row per domain of the user's organization and membership of the user.
 _SESSION_CALLER = Statement(
     select(users, sessions.c.token_hash.label("s_token_hash"), sessions.c.expires_at.label("s_expires_at"),
            *(sessions.c[name].label("s_" + name) for name in _SESSION_FACTORS),
-           _policy_value(login_policies.c.force_mfa).label("force_mfa"),
+           policies.for_users_row(login_policies.c.force_mfa).label("force_mfa"),
            org_domains.c.domain.label("org_domain"), memberships.c.scope.label("grant_scope"),
            memberships.c.role.label("grant_role"))
     .select_from(sessions.join(users, users.c.id == sessions.c.user_id)
