@@ -13,7 +13,6 @@ from ..crypto import tokens
 from ..errors import unauthenticated
 from ..store import users as store
 from ..store.db import Database
-from ..store.direct import Driver
 from ..users.model import MACHINE, UserState
 from .principal import Principal
 
@@ -55,16 +54,13 @@ class Authenticator:
     async def _resolve_pat(self, token: str) -> Principal | None:
         token_hash = tokens.hash_token(token)
 
-        def tx(conn: Driver) -> Principal | None:
-            found = store.find_pat_with_grants(conn, token_hash)
-            if found is None:
-                return None
-            row, grants = found
-            if row.state != UserState.ACTIVE:
-                return None
-            if row.expires_at is not None and row.expires_at <= now_us():
-                return None
-            return Principal(user_id=row.user_id, org_id=row.org_id, is_machine=row.kind == MACHINE,
-                             method="pat", grants=grants)
-
-        return await self.db.direct_read(tx)
+        found = await store.read_pat_with_grants(self.db, token_hash)
+        if found is None:
+            return None
+        row, grants = found
+        if row.state != UserState.ACTIVE:
+            return None
+        if row.expires_at is not None and row.expires_at <= now_us():
+            return None
+        return Principal(user_id=row.user_id, org_id=row.org_id, is_machine=row.kind == MACHINE,
+                         method="pat", grants=grants)

@@ -13,7 +13,6 @@ from ..clock import now_us
 from ..crypto import tokens
 from ..store import users as user_store
 from ..store.db import Database
-from ..store.direct import Driver
 from ..users.model import UserState
 
 
@@ -25,11 +24,7 @@ class SessionBearer:
         session_id = tokens.session_id_of(token)
         if session_id is None:
             return None
-        return await self.db.direct_read(lambda conn: self._resolve(conn, session_id, token))
-
-    @staticmethod
-    def _resolve(conn: Driver, session_id: str, token: str) -> Principal | None:
-        caller = user_store.session_caller(conn, session_id)  # live sessions only, never a tombstone
+        caller = await user_store.read_session_caller(self.db, session_id)  # live sessions only, never a tombstone
         if caller is None or not tokens.same_hash(token, caller.token_hash):
             return None
         if caller.expires_at is not None and caller.expires_at <= now_us():

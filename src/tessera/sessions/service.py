@@ -214,7 +214,7 @@ class SessionService:
         check_id(session_id, "session_id")
         self._validate(change)
         current = self._require_writable(
-            principal, await self.db.direct_read(lambda conn: store.get(conn, session_id)))
+            principal, await store.read(self.db, session_id))
         if change.checks.is_empty():  # metadata or lifetime only
             return await self._commit_change(principal, current, change, None, Factors())
         user = await self._resolve_user(change.checks)
@@ -312,7 +312,7 @@ class SessionService:
         check_id(session_id, "session_id")
         if token is not None:
             check_id(token, "session_token")
-        session = await self.db.direct_read(lambda conn: store.get(conn, session_id))
+        session = await store.read(self.db, session_id)
         if session is None:
             raise _not_existing()
         if token is not None:
@@ -335,7 +335,7 @@ class SessionService:
         session_id = tokens.session_id_of(token)
         if session_id is None:
             return None
-        session = await self.db.direct_read(lambda conn: store.get(conn, session_id))
+        session = await store.read(self.db, session_id)
         if session is None or not tokens.same_hash(token, session.token_hash):
             return None
         return session

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -166,6 +166,17 @@ class Database:
             return self.run_direct_sync(fn)
         return await self._on_pg_direct(fn, write=False, one_statement=False)
 
+    async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of one read statement (``statement.all``); on PostgreSQL without a greenlet."""
+        if self._pool is None:
+            return self.run_direct_sync(lambda conn: statement.all(conn, params))
+        sql, args = statement.prepared(self.engine.dialect, params)
+        try:
+            raw = await self._pg_direct.fetch(sql, args)
+        except (DBAPIError, OverflowError) as exc:
+            raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
+        return statement.rows(raw)
+
     async def direct_write(self, fn: Callable[[Driver], T], *, one_statement: bool = False) -> T:
         """Run ``fn`` in a write transaction; on SQLite it shares the transaction with other ready writes.
 
@@ -191,7 +202,7 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            await self.direct_read(lambda conn: _PING.first(conn, {}))
+            await self.fetch(_PING, {})
         except Exception:
             return False
         return True

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
@@ -36,6 +36,12 @@ class Driver:
 
 Conn = Connection | Driver
 Params = Mapping[str, Any]
+
+
+class Reader(Protocol):
+    """What runs one read statement outside a transaction (``Database.fetch``)."""
+
+    async def fetch(self, statement: Statement, params: Params) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +90,23 @@ class Statement:
             raise _wrapped(exc, dialect, rendered.sql) from exc
         return cursor
 
+    def prepared(self, dialect: Dialect, params: Params) -> tuple[str, Any]:
+        """The SQL text and driver arguments for ``params``: for callers that run it on the driver themselves."""
+        rendered = self._render(dialect)
+        return rendered.sql, self._args(rendered, params)
+
+    def rows(self, raw: list[Any]) -> list[Any]:
+        """The driver's rows as ``all`` returns them."""
+        make = self.row
+        return [make._make(r) for r in raw] if make is not None else raw
+
     def all(self, conn: Conn, params: Params) -> list[Any]:
         cursor = self._cursor(conn, params)
         try:
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        make = self.row
-        return [make._make(r) for r in rows] if make is not None else list(rows)
+        return self.rows(rows)
 
     def first(self, conn: Conn, params: Params) -> Any:
         cursor = self._cursor(conn, params)

@@ -7,6 +7,9 @@ path's transactions stay ordinary functions, the same ones SQLite runs inline: e
 (SQLAlchemy's ``greenlet_spawn``), and each statement in it hands its wait for the server to the loop
 (``await_``), so a transaction costs one greenlet, not a thread hop.
 
+A read that is one statement needs no greenlet at all: ``fetch`` awaits psycopg directly, which cost
+about a third of the CPU of the same read through ``greenlet_spawn`` (bench/RESULTS.md, round 5).
+
 The pool is a small one of our own, bound to the loop that made it: psycopg_pool's bookkeeping cost
 another 30 µs per transaction, and its background tasks outlive a loop that stops (tests run one loop
 per call). Connections run in autocommit; a write sends its own BEGIN and COMMIT.
@@ -197,6 +200,33 @@ class PgDirect:
             # committed, so running the transaction again on a new connection is safe.
             self._loop_pool().drop_idle()
             return await self._run_once(fn, write, may_retry=False)
+
+    async def fetch(self, sql: str, args: Any) -> list[Any]:
+        """The rows of one read statement, run outside any transaction (it sees one snapshot by itself)."""
+        try:
+            return await self._fetch_once(sql, args, may_retry=True)
+        except _DeadConnection:  # as in ``run``: a read is safe to run again on a new connection
+            self._loop_pool().drop_idle()
+            return await self._fetch_once(sql, args, may_retry=False)
+
+    async def _fetch_once(self, sql: str, args: Any, *, may_retry: bool) -> list[Any]:
+        pool = self._loop_pool()
+        pooled = await pool.get()
+        connection = pooled.connection
+        try:
+            cursor = connection.cursor()
+            await cursor.execute(sql, args)
+            return await cursor.fetchall()
+        except psycopg.Error as exc:
+            if not (connection.broken or connection.closed):
+                raise DBAPIError.instance(sql, None, exc, psycopg.Error, hide_parameters=True,
+                                          dialect=self._dialect) from exc
+            if may_retry:
+                raise _DeadConnection from exc
+            raise DBAPIError.instance(None, None, exc, psycopg.Error, hide_parameters=True, dialect=self._dialect,
+                                      connection_invalidated=True) from exc
+        finally:
+            pool.put(pooled)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -37,7 +37,7 @@ from ..sessions.model import (
 )
 from ..users.model import UserState
 from . import events
-from .direct import Conn, Statement
+from .direct import Conn, Reader, Statement
 from .events import NewEvent
 from .schema import events as events_table
 from .schema import organizations, sessions, users
@@ -183,6 +183,12 @@ def get(conn: Conn, session_id: str) -> Session | None:
     """A live session; None if it never existed, has ended or was pruned."""
     row = _BY_ID.first(conn, {"session_id": session_id})
     return _from_row(row) if row else None
+
+
+async def read(db: Reader, session_id: str) -> Session | None:
+    """``get`` outside a transaction."""
+    rows = await db.fetch(_BY_ID, {"session_id": session_id})
+    return _from_row(rows[0]) if rows else None
 
 
 def lock(conn: Conn, session_id: str) -> Session | None:

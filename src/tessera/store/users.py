@@ -23,7 +23,7 @@ from sqlalchemy import (
 from ..sessions.model import Factors
 from ..users.model import AccessTokenType, Organization, User, UserState
 from . import events, policies
-from .direct import Conn, Driver, Statement
+from .direct import Conn, Driver, Reader, Statement
 from .schema import login_policies, memberships, org_domains, organizations, personal_access_tokens, sessions, users
 
 # ---- organizations ---------------------------------------------------------------------------
@@ -161,7 +161,15 @@ def get_user(conn: Conn, user_id: str, *, for_update: bool = False) -> User | No
     if for_update:
         row = _USER_BY_ID_FOR_UPDATE.first(conn, {"user_id": user_id})
         return _users_from_rows(conn, [row])[0] if row else None
-    rows = _USER_WITH_DOMAINS_BY_ID.all(conn, {"user_id": user_id})
+    return _user_with_domains(_USER_WITH_DOMAINS_BY_ID.all(conn, {"user_id": user_id}))
+
+
+async def read_user(db: Reader, user_id: str) -> User | None:
+    """``get_user`` outside a transaction, in one query."""
+    return _user_with_domains(await db.fetch(_USER_WITH_DOMAINS_BY_ID, {"user_id": user_id}))
+
+
+def _user_with_domains(rows: Sequence[Any]) -> User | None:
     if not rows:
         return None
     domains = [r.org_domain for r in rows if r.org_domain is not None]
@@ -314,9 +322,9 @@ def find_pat(conn: Conn, token_hash: bytes) -> Any:
     return _PAT_BY_HASH.first(conn, {"token_hash": token_hash})
 
 
-def find_pat_with_grants(conn: Conn, token_hash: bytes) -> tuple[Any, frozenset[tuple[str, str]]] | None:
+async def read_pat_with_grants(db: Reader, token_hash: bytes) -> tuple[Any, frozenset[tuple[str, str]]] | None:
     """``find_pat`` and the user's grants (``grants_of``), in one query."""
-    rows = _PAT_WITH_GRANTS.all(conn, {"token_hash": token_hash})
+    rows = await db.fetch(_PAT_WITH_GRANTS, {"token_hash": token_hash})
     if not rows:
         return None
     return rows[0], frozenset((r.scope, r.role) for r in rows if r.scope is not None)
@@ -351,10 +359,10 @@ _SESSION_CALLER = Statement(
     .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
 
 
-def session_caller(conn: Conn, session_id: str) -> SessionCaller | None:
+async def read_session_caller(db: Reader, session_id: str) -> SessionCaller | None:
     """The live session with this ID as a bearer (``SessionCaller``), in one query; None if there is no such
     session or it has no user."""
-    rows = _SESSION_CALLER.all(conn, {"session_id": session_id})
+    rows = await db.fetch(_SESSION_CALLER, {"session_id": session_id})
     if not rows:
         return None
     first = rows[0]

@@ -135,7 +135,7 @@ class UserService:
 
     async def load(self, user_id: str) -> User:
         """The user, without any permission check (for the system and the CLI)."""
-        user = await self.db.direct_read(lambda conn: store.get_user(conn, user_id))
+        user = await store.read_user(self.db, user_id)
         if user is None:
             raise _user_not_found()
         return user
@@ -287,7 +287,7 @@ class UserService:
         return user
 
     async def find_by_id(self, user_id: str) -> User | None:
-        return await self.db.direct_read(lambda conn: store.get_user(conn, user_id))
+        return await store.read_user(self.db, user_id)
 
     async def find_by_login_name(self, login_name: str) -> User | None:
         return await self.db.direct_read(lambda conn: store.find_user_by_login_name(conn, login_name))
