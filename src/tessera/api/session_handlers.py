@@ -72,8 +72,7 @@ def _optional(message: Any, name: str) -> str | None:
     return str(getattr(message, name)) if message.has_field(name) else None
 
 
-def _ts(us: int | None) -> Any:
-    return convert.timestamp(us)
+_ts = convert.timestamp
 
 
 def session_message(s: m.Session) -> session_pb.Session:

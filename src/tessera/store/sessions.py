@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -80,44 +82,61 @@ def encode_user_agent(agent: UserAgent | None) -> str | None:
     return json.dumps(data, separators=(",", ":"))
 
 
-def _decode_user_agent(raw: str | None) -> UserAgent | None:
-    if not raw:
-        return None
+# Most sessions of a user, and many of an application, share one user agent: a listing decodes each
+# distinct one once. The cached UserAgent is shared, like every model value it is never changed.
+@functools.lru_cache(maxsize=4096)
+def _user_agent_of(raw: str) -> UserAgent:
     data = json.loads(raw)
     return UserAgent(fingerprint_id=data.get("f", ""), ip=data.get("i", ""), description=data.get("d", ""),
                      header=data.get("h", {}))
 
 
+_USER_COLUMNS = ("username", "kind", "display_name", "given_name", "family_name", "machine_name")
+
+
 def _select() -> Any:
-    """Session rows joined with the checked user's current names (a live join, as ZITADEL does)."""
+    """Session rows joined with the checked user's current names (a live join, as ZITADEL does), in the
+    column order ``_from_row`` unpacks."""
     return (
-        select(sessions, users.c.username, users.c.kind, users.c.display_name, users.c.given_name,
-               users.c.family_name, users.c.machine_name, organizations.c.primary_domain)
+        select(sessions, *(users.c[name] for name in _USER_COLUMNS), organizations.c.primary_domain)
         .select_from(sessions.outerjoin(users, users.c.id == sessions.c.user_id)
                      .outerjoin(organizations, organizations.c.id == users.c.org_id))
     )
 
 
-def _from_row(row: Any, keys: list[str] | None = None) -> Session:
-    # One dict per row: reading ~30 attributes of a Row one by one cost more than the query (list_by_user).
-    r = dict(zip(keys, row, strict=True)) if keys is not None else row._asdict()
-    login_name = display_name = ""
-    username = r["username"]
+_ROW_LAYOUT = (*(c.name for c in sessions.c), *_USER_COLUMNS, "primary_domain")
+# _from_row unpacks by position (by name cost more than the query in a listing); a schema change that
+# reorders or adds columns must fail here, at import, not mix fields up.
+assert tuple(c.key for c in _select().selected_columns) == _ROW_LAYOUT == (
+    "id", "creator_id", "user_id", "user_org_id", "user_checked_at", "password_checked_at", "totp_checked_at",
+    "otp_sms_checked_at", "otp_email_checked_at", "intent_checked_at", "webauthn_checked_at",
+    "webauthn_user_verified", "metadata", "user_agent", "fingerprint_id", "token_hash", "expires_at", "created_at",
+    "changed_at", "sequence", "terminated_at", "username", "kind", "display_name", "given_name", "family_name",
+    "machine_name", "primary_domain")
+
+
+def _from_row(row: Sequence[Any]) -> Session:
+    (session_id, creator_id, user_id, user_org_id, user_at, password_at, totp_at, otp_sms_at, otp_email_at,
+     intent_at, webauthn_at, webauthn_verified, metadata, user_agent, _fingerprint_id, token_hash, expires_at,
+     created_at, changed_at, sequence, terminated_at, username, kind, display_name, given_name, family_name,
+     machine_name, primary_domain) = row
+    login_name = shown_name = ""
     if username:
-        login_name = f"{username}@{r['primary_domain']}" if r["primary_domain"] else username
-        if r["kind"] == "machine":
-            display_name = r["machine_name"] or username
+        login_name = f"{username}@{primary_domain}" if primary_domain else username
+        if kind == "machine":
+            shown_name = machine_name or username
         else:
-            display_name = (r["display_name"] or f"{r['given_name'] or ''} {r['family_name'] or ''}".strip()
-                            or username)
+            shown_name = display_name or f"{given_name or ''} {family_name or ''}".strip() or username
     return Session(
-        id=r["id"], creator_id=r["creator_id"], user_id=r["user_id"], user_org_id=r["user_org_id"],
-        factors=Factors(**{c: r[c] for c in _FACTOR_COLUMNS},
-                        webauthn_user_verified=bool(r["webauthn_user_verified"])),
-        metadata=_decode_metadata(r["metadata"]), user_agent=_decode_user_agent(r["user_agent"]),
-        expires_at=r["expires_at"], created_at=r["created_at"], changed_at=r["changed_at"],
-        sequence=r["sequence"], token_hash=r["token_hash"], user_login_name=login_name,
-        user_display_name=display_name, terminated_at=r["terminated_at"],
+        id=session_id, creator_id=creator_id, user_id=user_id, user_org_id=user_org_id,
+        factors=Factors(user_checked_at=user_at, password_checked_at=password_at, totp_checked_at=totp_at,
+                        otp_sms_checked_at=otp_sms_at, otp_email_checked_at=otp_email_at,
+                        intent_checked_at=intent_at, webauthn_checked_at=webauthn_at,
+                        webauthn_user_verified=bool(webauthn_verified)),
+        metadata=_decode_metadata(metadata), user_agent=_user_agent_of(user_agent) if user_agent else None,
+        expires_at=expires_at, created_at=created_at, changed_at=changed_at, sequence=sequence,
+        token_hash=token_hash, user_login_name=login_name, user_display_name=shown_name,
+        terminated_at=terminated_at,
     )
 
 
@@ -425,6 +444,5 @@ def search(conn: Connection, filters: list[SessionFilter], visibility: Visibilit
         order = (sessions.c.created_at.desc(), sessions.c.id.desc())
     else:
         order = (sessions.c.created_at.asc(), sessions.c.id.asc())
-    result = conn.execute(_select().where(where).order_by(*order).offset(offset).limit(limit))
-    keys = list(result.keys())
-    return total, [_from_row(r, keys) for r in result.all()]
+    rows = conn.execute(_select().where(where).order_by(*order).offset(offset).limit(limit)).all()
+    return total, [_from_row(r) for r in rows]
