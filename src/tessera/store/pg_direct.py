@@ -91,6 +91,8 @@ class AwaitingConnection:
 class _Pooled:
     connection: psycopg.AsyncConnection[Any]
     opened_at: float
+    # ``fetch``'s cursor, kept with its connection: a new cursor per read cost about 10 µs.
+    reader: psycopg.AsyncCursor[Any] | None = None
 
 
 def _has_news(connection: psycopg.AsyncConnection[Any]) -> bool:
@@ -214,7 +216,9 @@ class PgDirect:
         pooled = await pool.get()
         connection = pooled.connection
         try:
-            cursor = connection.cursor()
+            cursor = pooled.reader
+            if cursor is None:
+                cursor = pooled.reader = connection.cursor()
             await cursor.execute(sql, args)
             return await cursor.fetchall()
         except psycopg.Error as exc:
