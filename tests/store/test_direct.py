@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import literal_column, select
+from sqlalchemy import bindparam, literal_column, select
 
 from tessera.container import Container
 from tessera.errors import Code, TesseraError, invalid_argument
@@ -127,8 +127,26 @@ def test_a_statement_runs_alike_on_a_driver_and_inside_a_sqlalchemy_transaction(
     container.db.run_sync(append("b"), write=True)  # on a SQLAlchemy Connection
     direct = asyncio.run(container.db.direct_read(lambda conn: by_type.all(conn, {})))
     core = container.db.run_sync(lambda conn: by_type.all(conn, {}))
+    fetched = asyncio.run(container.db.fetch(by_type, {}))  # one statement, outside any transaction
     assert [(r.aggregate_id, r.sequence) for r in direct] == [("a", 1), ("b", 1)]
-    assert core == direct
+    assert core == direct == fetched
+
+
+def test_a_fetch_reports_driver_errors_as_the_api_reports_database_errors(container: Container) -> None:
+    by_id = Statement(select(events_table.c.sequence).where(events_table.c.aggregate_id == bindparam("id")))
+    if container.db.is_sqlite:  # SQLite takes NUL in text: nothing matches
+        assert asyncio.run(container.db.fetch(by_id, {"id": "a\x00b"})) == []
+        return
+    asyncio.run(container.db.direct_write(append("a")))
+
+    async def refused_then_read() -> tuple[TesseraError, list[Any]]:  # one loop: the same pooled connection
+        with pytest.raises(TesseraError) as info:
+            await container.db.fetch(by_id, {"id": "a\x00b"})
+        return info.value, await container.db.fetch(by_id, {"id": "a"})
+
+    error, rows = asyncio.run(refused_then_read())
+    assert error.code == Code.INVALID_ARGUMENT and error.error_id == "STORE-DATA1"
+    assert [r.sequence for r in rows] == [1]
 
 
 def test_driver_errors_are_reported_as_the_api_reports_database_errors(container: Container) -> None:
@@ -176,6 +194,8 @@ def test_connections_dropped_while_idle_are_replaced_without_an_error(tmp_path: 
             read = await c.db.direct_read(lambda conn: ping.first(conn, {}))
             assert kill_its_connections() >= 1
             read_again = await c.db.direct_read(lambda conn: ping.first(conn, {}).one)
+            assert kill_its_connections() >= 1
+            assert [row.one for row in await c.db.fetch(ping, {})] == [1]
             # A one-statement write is never sent twice; a connection that died while idle is found out
             # before it is used, so that write does not fail either.
             assert kill_its_connections() >= 1
