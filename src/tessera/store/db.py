@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -164,18 +164,14 @@ class Database:
         """Run ``fn``, which must not write, on the driver (see ``run_direct_sync``)."""
         if self._pool is None:
             return self.run_direct_sync(fn)
-        return await self._on_pg_direct(fn, write=False, one_statement=False)
+        return await _translated_from(self._pg_direct.run(fn, write=False))
 
     async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
         """The rows of one read statement (``statement.all``); on PostgreSQL without a greenlet."""
         if self._pool is None:
             return self.run_direct_sync(lambda conn: statement.all(conn, params))
-        sql, args = statement.prepared(self.engine.dialect, params)
-        try:
-            raw = await self._pg_direct.fetch(sql, args)
-        except (DBAPIError, OverflowError) as exc:
-            raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
-        return statement.rows(raw)
+        return statement.rows(await _translated_from(self._pg_direct.fetch(
+            *statement.prepared(self.engine.dialect, params))))
 
     async def direct_write(self, fn: Callable[[Driver], T], *, one_statement: bool = False) -> T:
         """Run ``fn`` in a write transaction; on SQLite it shares the transaction with other ready writes.
@@ -185,13 +181,7 @@ class Database:
         """
         if self._pool is None:
             return await self._group_commit.write(fn)
-        return await self._on_pg_direct(fn, write=True, one_statement=one_statement)
-
-    async def _on_pg_direct(self, fn: Callable[[Driver], T], *, write: bool, one_statement: bool) -> T:
-        try:
-            return await self._pg_direct.run(fn, write=write, one_statement=one_statement)
-        except (DBAPIError, OverflowError) as exc:
-            raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
+        return await _translated_from(self._pg_direct.run(fn, write=True, one_statement=one_statement))
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         return await self.run(fn, write=True)
@@ -243,6 +233,14 @@ def _translated_errors() -> Iterator[None]:
         if exc.connection_invalidated:
             raise unavailable("STORE-UNAV2", "Database connection was lost") from exc
         raise
+
+
+async def _translated_from(call: Awaitable[T]) -> T:
+    """Await the direct path on PostgreSQL, its database errors as ``_translated_errors`` lets them out."""
+    try:
+        return await call
+    except (DBAPIError, OverflowError) as exc:
+        raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
 
 
 def _translated(exc: BaseException) -> BaseException:

@@ -22,7 +22,7 @@ import collections
 import contextlib
 import select
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -195,21 +195,20 @@ class PgDirect:
         statement is atomic by itself), and is never run twice: that statement is its commit."""
         if one_statement:
             return await self._run_once(fn, write, may_retry=False, one_statement=True)
-        try:
-            return await self._run_once(fn, write, may_retry=True)
-        except _DeadConnection:
-            # It died while idle in the pool (a restart, a network cut, an idle timeout). Nothing was
-            # committed, so running the transaction again on a new connection is safe.
-            self._loop_pool().drop_idle()
-            return await self._run_once(fn, write, may_retry=False)
+        return await self._again_if_dead(lambda may_retry: self._run_once(fn, write, may_retry=may_retry))
 
     async def fetch(self, sql: str, args: Any) -> list[Any]:
         """The rows of one read statement, run outside any transaction (it sees one snapshot by itself)."""
+        return await self._again_if_dead(lambda may_retry: self._fetch_once(sql, args, may_retry=may_retry))
+
+    async def _again_if_dead(self, attempt: Callable[[bool], Awaitable[T]]) -> T:
         try:
-            return await self._fetch_once(sql, args, may_retry=True)
-        except _DeadConnection:  # as in ``run``: a read is safe to run again on a new connection
+            return await attempt(True)
+        except _DeadConnection:
+            # It died while idle in the pool (a restart, a network cut, an idle timeout). Nothing was
+            # committed, so running the work again on a new connection is safe.
             self._loop_pool().drop_idle()
-            return await self._fetch_once(sql, args, may_retry=False)
+            return await attempt(False)
 
     async def _fetch_once(self, sql: str, args: Any, *, may_retry: bool) -> list[Any]:
         pool = self._loop_pool()
@@ -222,13 +221,7 @@ class PgDirect:
             await cursor.execute(sql, args)
             return await cursor.fetchall()
         except psycopg.Error as exc:
-            if not (connection.broken or connection.closed):
-                raise DBAPIError.instance(sql, None, exc, psycopg.Error, hide_parameters=True,
-                                          dialect=self._dialect) from exc
-            if may_retry:
-                raise _DeadConnection from exc
-            raise DBAPIError.instance(None, None, exc, psycopg.Error, hide_parameters=True, dialect=self._dialect,
-                                      connection_invalidated=True) from exc
+            raise self._failure(connection, exc, may_retry=may_retry) from exc
         finally:
             pool.put(pooled)
 
@@ -283,15 +276,23 @@ class PgDirect:
                 raise
             return result
         except (DBAPIError, psycopg.Error) as exc:
-            if not (connection.broken or connection.closed):
-                if isinstance(exc, DBAPIError):
-                    raise
-                raise self._wrapped(exc) from exc
-            if may_retry and not committing:  # a failed COMMIT may or may not have committed: never again
-                raise _DeadConnection from exc
-            driver_error = exc.orig if isinstance(exc, DBAPIError) and isinstance(exc.orig, Exception) else exc
-            raise DBAPIError.instance(None, None, driver_error, psycopg.Error, hide_parameters=True,
-                                      dialect=self._dialect, connection_invalidated=True) from exc
+            # A failed COMMIT may or may not have committed: never run again.
+            failure = self._failure(connection, exc, may_retry=may_retry and not committing)
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    def _failure(self, connection: psycopg.AsyncConnection[Any], exc: Exception, *, may_retry: bool) -> Exception:
+        """What to raise for a statement that failed: the error as SQLAlchemy would raise it while the
+        connection lives; once it is dead, ``_DeadConnection`` if the work may run again, else the error
+        marked as a lost connection."""
+        if not (connection.broken or connection.closed):
+            return exc if isinstance(exc, DBAPIError) else self._wrapped(exc)
+        if may_retry:
+            return _DeadConnection()
+        driver_error = exc.orig if isinstance(exc, DBAPIError) and isinstance(exc.orig, Exception) else exc
+        return DBAPIError.instance(None, None, driver_error, psycopg.Error, hide_parameters=True,
+                                   dialect=self._dialect, connection_invalidated=True)
 
     def _wrapped(self, exc: Exception) -> Exception:
         return DBAPIError.instance(None, None, exc, psycopg.Error, hide_parameters=True, dialect=self._dialect)

@@ -104,15 +104,16 @@ def _select() -> Any:
     )
 
 
-_ROW_LAYOUT = (*(c.name for c in sessions.c), *_USER_COLUMNS, "primary_domain")
 # _from_row unpacks by position (by name cost more than the query in a listing); a schema change that
 # reorders or adds columns must fail here, at import, not mix fields up.
-assert tuple(c.key for c in _select().selected_columns) == _ROW_LAYOUT == (
+_ROW_ORDER = (
     "id", "creator_id", "user_id", "user_org_id", "user_checked_at", "password_checked_at", "totp_checked_at",
     "otp_sms_checked_at", "otp_email_checked_at", "intent_checked_at", "webauthn_checked_at",
     "webauthn_user_verified", "metadata", "user_agent", "fingerprint_id", "token_hash", "expires_at", "created_at",
     "changed_at", "sequence", "terminated_at", "username", "kind", "display_name", "given_name", "family_name",
     "machine_name", "primary_domain")
+if tuple(c.key for c in _select().selected_columns) != _ROW_ORDER:
+    raise RuntimeError("the session select's columns changed: update _ROW_ORDER and _from_row together")
 
 
 def _from_row(row: Sequence[Any]) -> Session:
