@@ -458,7 +458,8 @@ def run_tessera(wrk: str, opts: Options, config: str, db: str, workers: int, ses
             load.connections, load.threads = opts.connections, opts.threads
             probe = None
             if name == "password_session":
-                meta["hashing"] = hashing_ceiling(opts, hashing_threads=workers * (os.cpu_count() or 1))
+                from tessera.crypto.passwords import threads_per_process
+                meta["hashing"] = hashing_ceiling(opts, hashing_threads=workers * threads_per_process(workers))
                 log(f"  hashing ceiling: {meta['hashing']}")
                 probe = Load("get_session", read_file, pat, [str(opts.probe_delay_ms)],
                              connections=opts.probe_connections)

@@ -42,6 +42,7 @@ def test_data_dir_and_database_url(tmp_path: Path) -> None:
     ({"TESSERA_PORT": "70000"}, "not a TCP port"),
     ({"TESSERA_PASSWORD_REQUIRE_UPPER": "maybe"}, "expected true or false"),
     ({"TESSERA_DATABASE_URL": "mysql://x"}, "database_url"),
+    ({"TESSERA_PASSWORD_HASHING_THREADS": "-1"}, "password_hashing_threads"),
 ])
 def test_bad_values_are_reported(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -1,9 +1,11 @@
-"""Several worker processes on one port: each gets its share of new connections, and a taken port
-is refused even when its holder would let another process share it."""
+"""Several worker processes on one port: each gets its share of new connections and of the cores
+for password hashing, and a taken port is refused even when its holder would let another process
+share it."""
 
 from __future__ import annotations
 
 import collections
+import os
 import socket
 import subprocess
 import sys
@@ -14,6 +16,8 @@ import pytest
 
 from tessera import serving
 from tessera.config import ConfigError, Settings
+from tessera.container import Container
+from tessera.server import worker_settings
 
 from .conftest import free_port
 
@@ -100,3 +104,21 @@ def test_a_port_held_by_workers_is_refused_to_more_workers_and_to_one_process() 
     finally:
         for listeners in held:
             listeners.close()
+
+
+def test_workers_share_the_cores_out_for_password_hashing(tmp_path: Path) -> None:
+    cores = os.cpu_count() or 1
+    shared = worker_settings(Settings(data_dir=tmp_path), 2)
+    assert shared.password_hashing_threads == max(1, cores // 2)
+    assert worker_settings(Settings(data_dir=tmp_path), cores * 4).password_hashing_threads == 1
+    assert worker_settings(Settings(data_dir=tmp_path, password_hashing_threads=3), 2).password_hashing_threads == 3
+    container = Container(shared)
+    try:
+        assert container.hashing.workers == shared.password_hashing_threads
+    finally:
+        container.close()
+    one_process = Container(Settings(data_dir=tmp_path))
+    try:
+        assert one_process.hashing.workers == cores  # a single process hashes on every core
+    finally:
+        one_process.close()

@@ -40,6 +40,8 @@ class Settings:
     password_memory_kib: int = 19456
     password_time_cost: int = 2
     password_parallelism: int = 1
+    # threads hashing and verifying passwords in each process (0: the cores shared out over the processes)
+    password_hashing_threads: int = 0
     password_min_length: int = 8
     password_require_upper: bool = True
     password_require_lower: bool = True
@@ -169,6 +171,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("grpc_tls_cert and grpc_tls_key must be given together")
     if s.default_query_limit <= 0 or s.max_query_limit < s.default_query_limit:
         raise ConfigError("default_query_limit must be positive and at most max_query_limit")
+    if s.password_hashing_threads < 0:
+        raise ConfigError("password_hashing_threads must be 0 (automatic) or more")
     if s.password_min_length < 1:
         raise ConfigError("password_min_length must be at least 1")
     if s.access_token_lifetime_seconds < 60:

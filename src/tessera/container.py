@@ -31,7 +31,7 @@ class Container:
         self.db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
         self.hashing = PasswordHashing(HashParameters(
             memory_kib=settings.password_memory_kib, time_cost=settings.password_time_cost,
-            parallelism=settings.password_parallelism))
+            parallelism=settings.password_parallelism), workers=settings.password_hashing_threads or None)
         self.policy = PasswordPolicy(
             min_length=settings.password_min_length, require_upper=settings.password_require_upper,
             require_lower=settings.password_require_lower, require_digit=settings.password_require_digit,

@@ -18,6 +18,7 @@ from . import serving
 from .app import build_asgi_app
 from .config import Settings
 from .container import Container
+from .crypto.passwords import threads_per_process
 
 
 def _encode(settings: Settings) -> str:
@@ -38,11 +39,19 @@ def _worker(encoded_settings: str, instance_id: str, listeners: serving.Listener
     serving.run(build_asgi_app(container), settings, listeners)
 
 
+def worker_settings(settings: Settings, workers: int) -> Settings:
+    """The settings each of ``workers`` processes runs with: unless set, the cores are shared out
+    over the processes for password hashing, instead of every process hashing on every core."""
+    if settings.password_hashing_threads:
+        return settings
+    return dataclasses.replace(settings, password_hashing_threads=threads_per_process(workers))
+
+
 def serve(settings: Settings, instance_id: str, *, workers: int = 1) -> None:
     """HTTP/1.1 on ``port`` and gRPC on ``grpc_port``, in one process or ``workers`` processes."""
     if workers > 1:
         each = serving.bind_each(settings, workers)
-        serving.supervise(functools.partial(_worker, _encode(settings), instance_id), each)
+        serving.supervise(functools.partial(_worker, _encode(worker_settings(settings, workers)), instance_id), each)
         return
     listeners = serving.bind(settings)
     container = Container(settings)

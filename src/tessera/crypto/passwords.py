@@ -36,10 +36,19 @@ class VerifyResult:
     new_hash: str | None = None  # set when the stored hash should be upgraded
 
 
+def threads_per_process(processes: int) -> int:
+    """The machine's cores shared out over ``processes`` server processes, at least one each.
+
+    argon2 is memory-hard: more hashes at once than cores only make each one slower, as they take
+    turns on the cores and evict each other's memory from the caches.
+    """
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
 class PasswordHashing:
     def __init__(self, params: HashParameters | None = None, workers: int | None = None) -> None:
         self.params = params or HashParameters()
-        self.workers = workers or max(1, os.cpu_count() or 1)
+        self.workers = workers or threads_per_process(1)
         self._hasher = PasswordHasher(
             time_cost=self.params.time_cost,
             memory_cost=self.params.memory_kib,
