@@ -59,7 +59,9 @@ class UserUpdate(schemas.BaseUserUpdate):
     pass
 
 
-engine = create_async_engine(DATABASE_URL)
+# SQLite's default 5 s lock wait is shorter than a queue of 64 logins whose password checks block the
+# event loop; the peer waits like any deployed SQLite app would, instead of answering 500.
+engine = create_async_engine(DATABASE_URL, connect_args={"timeout": 60})
 async_session_maker = async_sessionmaker(engine, expire_on_commit=False)
 PASSWORDS = password_helper()
 
