@@ -19,6 +19,14 @@ from .rest import Receive, Send, respond
 from .user_handlers import user_message
 
 
+def _authorization(scope: dict[str, Any]) -> str | None:
+    """The ``Authorization`` header (ASGI names are lower case; a second one was refused before)."""
+    for key, value in scope.get("headers", ()):
+        if key == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
+
+
 class MeEndpoint:
     def __init__(self, users: UserService, authenticator: Authenticator) -> None:
         self.users = users
@@ -28,9 +36,8 @@ class MeEndpoint:
         if scope["method"] != "GET":
             await respond(send, *gateway_error(Code.UNIMPLEMENTED, "API-MTH01", "Method Not Allowed"), 405)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
         try:
-            principal = await self.authenticator.authenticate(headers.get("authorization"))
+            principal = await self.authenticator.authenticate(_authorization(scope))
             user = principal.user or await self.users.get(principal, principal.user_id)
             message = user_message(user)
             body = pb.GetUserByIDResponse(details=message.details, user=message).to_json().encode()

@@ -32,7 +32,7 @@ class SessionBearer:
         factors, user = caller.factors, caller.user
         if factors.authentication_factors() == 0 or user.state != UserState.ACTIVE:
             return None
-        if not user.is_machine and not factors.is_multi_factor() and caller.force_mfa:
+        if caller.force_mfa and not user.is_machine and not factors.is_multi_factor():
             return None
         return Principal(user_id=user.id, org_id=user.org_id, is_machine=user.is_machine, method="session",
                          grants=caller.grants, session_id=session_id, user=user)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -359,6 +361,12 @@ _SESSION_CALLER = Statement(
     .order_by(org_domains.c.is_primary.desc(), org_domains.c.domain_lower))
 
 
+# Factors' fields in declaration order, ending with webauthn_user_verified (checked at import).
+_session_factors_of = operator.attrgetter(*("s_" + name for name in _SESSION_FACTORS))
+if tuple(f.name for f in dataclasses.fields(Factors)) != _SESSION_FACTORS:
+    raise RuntimeError("Factors' fields changed: update _SESSION_FACTORS")
+
+
 async def read_session_caller(db: Reader, session_id: str) -> SessionCaller | None:
     """The live session with this ID as a bearer (``SessionCaller``), in one query; None if there is no such
     session or it has no user."""
@@ -367,8 +375,8 @@ async def read_session_caller(db: Reader, session_id: str) -> SessionCaller | No
         return None
     first = rows[0]
     domains = list(dict.fromkeys(r.org_domain for r in rows if r.org_domain is not None))
-    factors = Factors(**{name: getattr(first, "s_" + name) for name in _SESSION_FACTORS[:-1]},
-                      webauthn_user_verified=bool(first.s_webauthn_user_verified))
+    user_at, password_at, totp_at, sms_at, email_at, intent_at, webauthn_at, verified = _session_factors_of(first)
+    factors = Factors(user_at, password_at, totp_at, sms_at, email_at, intent_at, webauthn_at, bool(verified))
     return SessionCaller(
         token_hash=first.s_token_hash, expires_at=first.s_expires_at, factors=factors,
         user=_user_from_row(first, domains, domains[0] if domains else ""),
