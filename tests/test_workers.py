@@ -107,7 +107,7 @@ def test_a_port_held_by_workers_is_refused_to_more_workers_and_to_one_process() 
 
 
 def test_workers_share_the_cores_out_for_password_hashing(tmp_path: Path) -> None:
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))
     shared = worker_settings(Settings(data_dir=tmp_path), 2)
     assert shared.password_hashing_threads == max(1, cores // 2)
     assert worker_settings(Settings(data_dir=tmp_path), cores * 4).password_hashing_threads == 1
@@ -122,3 +122,11 @@ def test_workers_share_the_cores_out_for_password_hashing(tmp_path: Path) -> Non
         assert one_process.hashing.workers == cores  # a single process hashes on every core
     finally:
         one_process.close()
+
+
+def test_hashing_threads_follow_the_cpu_set_the_process_may_use() -> None:
+    code = ("from tessera.crypto.passwords import threads_per_process as t;"
+            "print(t(1), t(2))")
+    one_core = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code],
+                              capture_output=True, text=True, check=True)
+    assert one_core.stdout.split() == ["1", "1"]

@@ -36,13 +36,20 @@ class VerifyResult:
     new_hash: str | None = None  # set when the stored hash should be upgraded
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a CPU set given by a container or ``taskset`` counts)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def threads_per_process(processes: int) -> int:
-    """The machine's cores shared out over ``processes`` server processes, at least one each.
+    """The usable cores shared out over ``processes`` server processes, at least one each.
 
     argon2 is memory-hard: more hashes at once than cores only make each one slower, as they take
     turns on the cores and evict each other's memory from the caches.
     """
-    return max(1, (os.cpu_count() or 1) // processes)
+    return max(1, usable_cores() // processes)
 
 
 class PasswordHashing:
