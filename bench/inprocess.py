@@ -1,8 +1,8 @@
 """What one call of a read scenario costs inside the application: no HTTP server, no load generator.
 
 The ASGI application is built as ``tessera serve`` builds it and called directly, in this process, on
-a freshly seeded database (the same seeding as ``run.py``). Wall-clock figures on a shared machine move
-by tens of per cent from one minute to the next; instruction counts do not. With ``--callgrind`` each
+a database seeded as the full benchmark seeds it (``run.seed_tessera``). Wall-clock figures on a shared
+machine move by tens of per cent from one minute to the next; instruction counts do not. With ``--callgrind`` each
 scenario runs twice under valgrind (``--calls`` measured calls, then 1 000 more) and the difference is
 reported per call: the same number on every run of the same code, whatever else the machine does.
 
@@ -113,29 +113,6 @@ def _instructions(work: Path, scenario: str, warmup: int, calls: int) -> int:
     return int(found.group(1))
 
 
-def _seed(work: Path, db_url: str, sessions: int) -> None:
-    """``tessera init``, a template user and ``sessions`` seeded sessions in ``work``, as run.py does."""
-    import run
-    import seed
-    from sqlalchemy import create_engine, select
-
-    from tessera.store.schema import instances
-
-    template = json.loads(run.tessera_cli(
-        dict(os.environ), "users", "add", "benchtemplate", "--email", "bench@example.com", "--given-name", "Bench",
-        "--family-name", "User", "--password-stdin", "--json", stdin=run.PASSWORD + "\n"))[0]
-    url = db_url or f"sqlite:///{work / 'data' / 'tessera.db'}"
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        admin_id = conn.execute(select(instances.c.admin_user_id)).scalar_one()
-    engine.dispose()
-    seeded = seed.seed(url, sessions=sessions, sessions_per_user=run.SESSIONS_PER_USER,
-                       template_user_id=template["id"], org_id=template["org_id"], creator_id=admin_id,
-                       read_set=min(2_000, sessions // 2), update_set=0,
-                       sqlite_path=None if db_url else work / "data" / "tessera.db")
-    (work / "read.tsv").write_text("".join(f"{s}\t{t}\t{u}\n" for s, t, u in seeded.read_set))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
@@ -166,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update({"TESSERA_DATA_DIR": str(work / "data"), "TESSERA_LOG_LEVEL": "warning"})
         if db_url:
             os.environ["TESSERA_DATABASE_URL"] = db_url
-        run.tessera_cli(dict(os.environ), "init")
-        _seed(work, db_url, opts.sessions)
+        seeded = run.seed_tessera(dict(os.environ), work / "data", db_url, sessions=opts.sessions,
+                                  read_set=min(2_000, opts.sessions // 2), update_set=0)
+        (work / "read.tsv").write_text("".join(f"{s}\t{t}\t{u}\n" for s, t, u in seeded.read_set))
         for scenario in scenarios:
             if opts.callgrind:
                 fewer = _instructions(work, scenario, opts.warmup, opts.calls)

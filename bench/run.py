@@ -370,7 +370,7 @@ def storage_bytes(database_url: str, sqlite_path: Path | None) -> int:
 
 def hashing_ceiling(opts: Options, hashing_threads: int) -> dict[str, float]:
     """workers / median verify time, with the server's argon2id parameters, measured now."""
-    from tessera.crypto.passwords import HashParameters, PasswordHashing
+    from tessera.crypto.passwords import HashParameters, PasswordHashing, usable_cores
 
     hashing = PasswordHashing(HashParameters(memory_kib=opts.argon2_m, time_cost=opts.argon2_t,
                                              parallelism=opts.argon2_p), workers=1)
@@ -381,7 +381,7 @@ def hashing_ceiling(opts: Options, hashing_threads: int) -> dict[str, float]:
         assert hashing.verify_sync(stored, PASSWORD).ok
         samples.append(time.perf_counter() - started)
     median = statistics.median(samples)
-    workers = min(hashing_threads, os.cpu_count() or 1)
+    workers = min(hashing_threads, usable_cores())
     # The same verifies on every worker thread at once: argon2 is memory-hard, and parallel verifies
     # share caches and memory bandwidth, so this rate can sit below workers / median.
     rounds = 8 if opts.quick else 25
@@ -397,13 +397,31 @@ def hashing_ceiling(opts: Options, hashing_threads: int) -> dict[str, float]:
             "ceiling_per_s": round(workers / median, 1), "parallel_verifies_per_s": round(parallel, 1)}
 
 
-def run_tessera(wrk: str, opts: Options, config: str, db: str, workers: int, sessions: int,
-                work: Path) -> tuple[list[ScenarioResult], dict[str, Any]]:
+def seed_tessera(env: dict[str, str], data_dir: Path, database_url: str, *, sessions: int, read_set: int,
+                 update_set: int) -> Any:
+    """``tessera init``, a template user with ``PASSWORD``, and ``sessions`` sessions over copies of that user
+    (bench/seed.py), in the database ``env`` names; the seed's result (users, read and update sets)."""
     import seed
     from sqlalchemy import create_engine, select
 
     from tessera.store.schema import instances
 
+    tessera_cli(env, "init")
+    template = json.loads(tessera_cli(env, "users", "add", "benchtemplate", "--email", "bench@example.com",
+                                      "--given-name", "Bench", "--family-name", "User", "--password-stdin",
+                                      "--json", stdin=PASSWORD + "\n"))[0]
+    url = database_url or f"sqlite:///{data_dir / 'tessera.db'}"
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        admin_user_id = conn.execute(select(instances.c.admin_user_id)).scalar_one()
+    engine.dispose()
+    return seed.seed(url, sessions=sessions, sessions_per_user=SESSIONS_PER_USER, template_user_id=template["id"],
+                     org_id=template["org_id"], creator_id=admin_user_id, read_set=read_set, update_set=update_set,
+                     sqlite_path=None if database_url else data_dir / "tessera.db")
+
+
+def run_tessera(wrk: str, opts: Options, config: str, db: str, workers: int, sessions: int,
+                work: Path) -> tuple[list[ScenarioResult], dict[str, Any]]:
     shutil.rmtree(work, ignore_errors=True)  # left over from an earlier run into the same --out
     data_dir = work / "data"
     data_dir.mkdir(parents=True)
@@ -412,22 +430,11 @@ def run_tessera(wrk: str, opts: Options, config: str, db: str, workers: int, ses
         database_url = stack.enter_context(throwaway_pg_database()) if db == "postgres" else ""
         port = free_port()
         env = tessera_env(opts, data_dir, database_url, port)
-        tessera_cli(env, "init")
-        template = json.loads(tessera_cli(env, "users", "add", "benchtemplate", "--email", "bench@example.com",
-                                          "--given-name", "Bench", "--family-name", "User", "--password-stdin",
-                                          "--json", stdin=PASSWORD + "\n"))[0]
-        url = database_url or f"sqlite:///{data_dir / 'tessera.db'}"
-        engine = create_engine(url)
-        with engine.connect() as conn:
-            instance = conn.execute(select(instances)).one()
-        engine.dispose()
-        sqlite_path = data_dir / "tessera.db" if db == "sqlite" else None
         log(f"{config} N={sessions:,}: seeding")
-        seeded = seed.seed(url, sessions=sessions, sessions_per_user=SESSIONS_PER_USER,
-                           template_user_id=template["id"], org_id=template["org_id"],
-                           creator_id=instance.admin_user_id, read_set=min(READ_SET, sessions // 2),
-                           update_set=min(UPDATE_SET, sessions // 4), sqlite_path=sqlite_path)
-        stored = storage_bytes(url, sqlite_path)
+        seeded = seed_tessera(env, data_dir, database_url, sessions=sessions, read_set=min(READ_SET, sessions // 2),
+                              update_set=min(UPDATE_SET, sessions // 4))
+        sqlite_path = data_dir / "tessera.db" if db == "sqlite" else None
+        stored = storage_bytes(database_url, sqlite_path)
         log(f"{config} N={sessions:,}: seeded {sessions:,} sessions and {len(seeded.users):,} users in "
             f"{seeded.seconds:.1f} s; {stored / sessions:.0f} bytes per session")
         users_file, read_file, update_file = work / "users.tsv", work / "read.tsv", work / "update.tsv"
