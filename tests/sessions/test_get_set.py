@@ -63,6 +63,14 @@ def test_wrong_or_rotated_token_is_denied_even_for_the_admin(server: ServerProce
     assert get(server, created["sessionId"], session_token=rotated["sessionToken"]).status_code == 200
 
 
+
+
+def test_an_empty_session_token_is_present_and_invalid(server: ServerProcess) -> None:
+    # ``sessionToken`` is optional: sent but empty is not the same as absent (which the admin may read).
+    created = create(server)
+    assert failure(get(server, created["sessionId"], session_token="")) == (400, "invalid_argument",
+                                                                            "SESSION-idLen")
+    assert get(server, created["sessionId"]).status_code == 200
 def test_unknown_and_deleted_sessions_are_not_found(server: ServerProcess) -> None:
     assert failure(get(server, "123456789")) == (404, "not_found", "QUERY-SFeaa")
     created = create(server)

@@ -69,7 +69,10 @@ def _reject_challenges(challenges: Any) -> None:
 
 def _optional(message: Any, name: str) -> str | None:
     """An ``optional string`` field: None when absent, the value (possibly empty) when present."""
-    return str(getattr(message, name)) if message.has_field(name) else None
+    value = getattr(message, name)
+    if value:  # a non-empty value is present; only an empty one needs the (slower) presence check
+        return str(value)
+    return "" if message.has_field(name) else None
 
 
 _ts = convert.timestamp

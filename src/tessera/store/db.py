@@ -168,8 +168,11 @@ class Database:
 
     async def fetch(self, statement: Statement, params: Mapping[str, Any]) -> list[Any]:
         """The rows of one read statement (``statement.all``); on PostgreSQL without a greenlet."""
-        if self._pool is None:
-            return self.run_direct_sync(lambda conn: statement.all(conn, params))
+        if self._pool is None:  # inline on this thread's own connection, as run_direct_sync runs a read
+            try:
+                return statement.all(self._sqlite_driver(), params)
+            except (DBAPIError, OverflowError) as exc:
+                raise _translated(exc)  # noqa: B904 (already raised from exc, or exc itself)
         return statement.rows(await _translated_from(self._pg_direct.fetch(
             *statement.prepared(self.engine.dialect, params))))
 
