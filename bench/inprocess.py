@@ -43,7 +43,8 @@ def _requests(scenario: str, rows: list[list[str]], pat: str) -> list[tuple[dict
     calls = []
     for session_id, token, _user_id in rows:
         if scenario == "noop":
-            scope = {"method": "POST", "path": "/grpc.health.v1.Health/Check", "headers": connect}
+            scope = {"method": "POST", "path": "/zitadel.settings.v2.SettingsService/GetGeneralSettings",
+                     "headers": connect}
             body = b"{}"
         elif scenario == "get_session":
             scope = {"method": "POST", "path": "/zitadel.session.v2.SessionService/GetSession", "headers": connect}

@@ -484,7 +484,7 @@ def smoke(url: str, pat: str, seeded: Any) -> None:
         ("POST", "/zitadel.session.v2.SessionService/GetSession", {"sessionId": sid, "sessionToken": token}, pat),
         ("POST", "/zitadel.session.v2.SessionService/ListSessions",
          {"query": {"limit": 100}, "queries": [{"userIdQuery": {"id": uid}}]}, pat),
-        ("POST", "/grpc.health.v1.Health/Check", {}, pat),
+        ("POST", "/zitadel.settings.v2.SettingsService/GetGeneralSettings", {}, pat),
     ]
     for method, path, body, bearer in checks:
         headers = {"content-type": "application/json"}

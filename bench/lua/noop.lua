@@ -1,7 +1,8 @@
--- noop: the framework ceiling. grpc.health.v1.Health/Check over Connect JSON: the whole HTTP and
--- Connect stack plus one database round trip (about what authenticating a PAT costs), no handler work.
--- The service user's PAT is sent as with every other call (health checks ignore it).
+-- noop: the framework ceiling, as the spec defines it: the cheapest authenticated Connect call.
+-- SettingsService/GetGeneralSettings over Connect JSON with the service user's PAT: the whole HTTP
+-- and Connect stack plus one PAT authentication (a database read) and a permission check; the
+-- answer itself needs no database work.
 dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
 local req
-function init(args) req = connect_call("/grpc.health.v1.Health/Check", args[2], "{}") end
+function init(args) req = connect_call("/zitadel.settings.v2.SettingsService/GetGeneralSettings", args[2], "{}") end
 function request() return req end

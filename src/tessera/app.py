@@ -13,12 +13,15 @@ from .api.oauth import oauth_routes
 from .api.org_handlers import OrgHandlers
 from .api.rest import RestRouter, Route
 from .api.session_handlers import SessionHandlers
+from .api.settings_handlers import SettingsHandlers
 from .api.user_handlers import UserHandlers
 from .container import Container
 from .gen.zitadel.org.v2 import org_service_pb as org_pb
 from .gen.zitadel.org.v2.org_service_connect import OrganizationServiceASGIApplication
 from .gen.zitadel.session.v2 import session_service_pb as session_pb
 from .gen.zitadel.session.v2.session_service_connect import SessionServiceASGIApplication
+from .gen.zitadel.settings.v2 import settings_service_pb as settings_pb
+from .gen.zitadel.settings.v2.settings_service_connect import SettingsServiceASGIApplication
 from .gen.zitadel.user.v2 import user_service_pb as user_pb
 from .gen.zitadel.user.v2.user_service_connect import UserServiceASGIApplication
 from .sessions.pruning import prune_periodically
@@ -71,6 +74,12 @@ def _session_routes(h: SessionHandlers) -> list[Route]:
     ]
 
 
+def _settings_routes(h: SettingsHandlers) -> list[Route]:
+    return [
+        Route("GET", "/v2/settings", h.get_general_settings, settings_pb.GetGeneralSettingsRequest, body=False),
+    ]
+
+
 def build_app(container: Container) -> TesseraApp:
     settings = container.settings
     codecs: list[Any] = [TolerantJSONCodec(), CheckedBinaryCodec()]
@@ -81,12 +90,16 @@ def build_app(container: Container) -> TesseraApp:
     users = UserHandlers(container.users, container.authenticator, settings, container.machine_keys)
     orgs = OrgHandlers(container.orgs, container.authenticator, settings, default_org_id)
     sessions = SessionHandlers(container.sessions, container.authenticator, settings)
+    settings_handlers = SettingsHandlers(container.authenticator, default_org_id)
     connect_apps = [
         SessionServiceASGIApplication(sessions, read_max_bytes=settings.max_body_bytes, codecs=codecs),
         UserServiceASGIApplication(users, read_max_bytes=settings.max_body_bytes, codecs=codecs),
         OrganizationServiceASGIApplication(orgs, read_max_bytes=settings.max_body_bytes, codecs=codecs),
+        SettingsServiceASGIApplication(settings_handlers, read_max_bytes=settings.max_body_bytes, codecs=codecs),
     ]
-    rest = RestRouter(_user_routes(users) + _org_routes(orgs) + _session_routes(sessions), settings.max_body_bytes)
+    routes = (_user_routes(users) + _org_routes(orgs) + _session_routes(sessions)
+              + _settings_routes(settings_handlers))
+    rest = RestRouter(routes, settings.max_body_bytes)
     me = MeEndpoint(container.users, container.authenticator)
     background = []
     if settings.prune_interval_seconds > 0:

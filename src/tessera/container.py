@@ -44,6 +44,7 @@ class Container:
         self.authenticator = Authenticator(self.db)
         self.credentials = CredentialChecker(self.db, self.hashing, self.sealer, self.users)
         self.sessions = SessionService(self.db, self.users, self.credentials, settings, instance_id="")
+        self._default_org_id = ""
         self.authenticator.register(tokens.SESSION_TOKEN_PREFIX, SessionBearer(self.db).resolve)
         # OAuth for service users: machine keys and secrets, signing keys, access tokens
         self.machine_keys = MachineKeys(self.db)
@@ -70,9 +71,12 @@ class Container:
         return self.instance_id
 
     async def default_org_id(self) -> str:
-        org_id: str | None = await self.db.read(
-            lambda conn: conn.execute(select(instances.c.default_org_id)).scalar())
-        return org_id or ""
+        # Bootstrap sets the default organization and nothing changes it, so one read per process holds.
+        if not self._default_org_id:
+            org_id: str | None = await self.db.read(
+                lambda conn: conn.execute(select(instances.c.default_org_id)).scalar())
+            self._default_org_id = org_id or ""
+        return self._default_org_id
 
     def close(self) -> None:
         self.db.dispose()

@@ -20,7 +20,8 @@ from .clients import PASSWORD, SESSION, WRONG_PASSWORD_ID, add_human, call, chan
 HEALTH = "grpc.health.v1.Health"
 SERVING = health_pb.HealthCheckResponse.ServingStatus.SERVING
 SERVICES = {"zitadel.session.v2.SessionService", "zitadel.user.v2.UserService",
-            "zitadel.org.v2.OrganizationService", "grpc.health.v1.Health",
+            "zitadel.org.v2.OrganizationService", "zitadel.settings.v2.SettingsService",
+            "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
 
 

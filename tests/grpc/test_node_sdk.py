@@ -64,4 +64,4 @@ def test_zitadel_node_sdk_over_grpc_and_grpc_web(node_server: ServerProcess, tmp
     assert done.returncode == 0, report
     # Both transports ran: two tests each, none skipped.
     assert "gRPC (createServerTransport)" in done.stdout and "gRPC-Web (createClientTransport)" in done.stdout
-    assert "pass 4" in done.stdout and "fail 0" in done.stdout, report
+    assert "pass 6" in done.stdout and "fail 0" in done.stdout, report

@@ -15,6 +15,7 @@ import pytest
 from protobuf import Message
 
 from tessera.gen.zitadel.session.v2 import session_service_pb as session_pb
+from tessera.gen.zitadel.settings.v2 import settings_service_pb as settings_pb
 from tessera.gen.zitadel.user.v2 import user_service_pb as user_pb
 
 from ..conftest import ServerProcess
@@ -112,3 +113,13 @@ def test_list_sessions_is_the_same_on_every_protocol(server: ServerProcess, ch: 
     listed = answers["rest"]
     assert sorted(s.id for s in listed.sessions) == sorted([first, second])
     assert listed.details.total_result == 2
+
+
+def test_get_general_settings_is_the_same_on_every_protocol(server: ServerProcess, ch: grpc.Channel) -> None:
+    answers = _answers(server, ch, "zitadel.settings.v2.SettingsService", "GetGeneralSettings",
+                       settings_pb.GetGeneralSettingsRequest(), settings_pb.GetGeneralSettingsResponse,
+                       ("GET", "/v2/settings", None))
+    _assert_all_equal(answers)
+    general = answers["grpc"]
+    assert general.default_org_id.isdigit()
+    assert general.default_language == "en" and list(general.supported_languages) == ["en"]

@@ -10,7 +10,7 @@ import { test } from "node:test";
 
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createServerTransport } from "@zitadel/client/node";
-import { createSessionServiceClient, createUserServiceClient } from "@zitadel/client/v2";
+import { createSessionServiceClient, createSettingsServiceClient, createUserServiceClient } from "@zitadel/client/v2";
 import { createClientTransport } from "@zitadel/client/web";
 import { CredentialsCheckErrorSchema, ErrorDetailSchema } from "@zitadel/proto/zitadel/message_pb";
 
@@ -97,6 +97,13 @@ for (const [name, transportFor] of Object.entries(transports)) {
     assert.equal(wrong.code, 3);
     assert.ok(errorIds(wrong).includes(WRONG_PASSWORD_ID), `error details carry ${WRONG_PASSWORD_ID}: ${errorIds(wrong)}`);
     assert.match(wrong.rawMessage, new RegExp(WRONG_PASSWORD_ID));
+  });
+
+  test(`general settings over ${name}`, async () => {
+    const general = await createSettingsServiceClient(transportFor(TESSERA_PAT)).getGeneralSettings({});
+    assert.match(general.defaultOrgId, /^[0-9]+$/);
+    assert.equal(general.defaultLanguage, "en");
+    assert.deepEqual(general.supportedLanguages, ["en"]);
   });
 
   test(`a bad token is Unauthenticated over ${name}`, async () => {

@@ -168,6 +168,8 @@ ROWS: dict[str, Row] = {
     "OrganizationService.AddOrganization": Row(lambda fx: {"name": f"org-{uuid.uuid4().hex[:10]}"},
                                                DENIED, DENIED, DENIED, OK),
     "OrganizationService.ListOrganizations": Row(lambda fx: {}, OK, OK, OK, OK),
+    # ---- SettingsService -----------------------------------------------------------------------------
+    "SettingsService.GetGeneralSettings": Row(lambda fx: {}, DENIED, OK, OK, OK),
     # ---- SessionService ------------------------------------------------------------------------------
     "SessionService.CreateSession": Row(lambda fx: {}, DENIED, OK, DENIED, OK),
     "SessionService.SetSession": Row(lambda fx: {"sessionId": fx.session(), "metadata": {"k": "dg=="}},
