@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import httpx
 from zitadel_client import Zitadel
-from zitadel_client.models import UserServiceCreateUserRequest, UserServiceMachine
 
 from ..conftest import ServerProcess
-from .helpers import add_pat, default_org_id, new_org, sdk_error, unique
+from .helpers import add_machine, add_pat, default_org_id, new_org, sdk_error
 
 
 def test_general_settings_name_the_default_organization_and_english(sdk) -> None:  # type: ignore[no-untyped-def]
@@ -31,10 +30,8 @@ def test_general_settings_over_rest(server: ServerProcess, sdk) -> None:  # type
 
 
 def test_general_settings_need_a_caller_allowed_to_read_policies(server: ServerProcess, sdk) -> None:  # type: ignore[no-untyped-def]
-    machine = sdk.users.create_user(UserServiceCreateUserRequest(
-        organization_id=default_org_id(sdk), username=unique("no-roles"),
-        machine=UserServiceMachine(name="No roles")))
-    _, token = add_pat(sdk, str(machine.id))
+    machine_id = add_machine(sdk, org_id=default_org_id(sdk), name="No roles")
+    _, token = add_pat(sdk, machine_id)
     stranger = Zitadel.with_access_token(server.url, token)
     denied = sdk_error(lambda: stranger.settings.get_general_settings({}))
     assert (denied.status, denied.code, denied.error_id) == (403, "permission_denied", "AUTH-AWfge")
