@@ -208,6 +208,63 @@ def test_connections_dropped_while_idle_are_replaced_without_an_error(tmp_path: 
         assert stored(c) == [("after", 1), *((f"before{i}", 1) for i in range(4)), ("single", 1)]
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_connection_the_server_reset_fails_fast_and_is_replaced(tmp_path: Path, loop: str) -> None:
+    """A connection's socket reader stays registered between queries (store/pg_wait.py). When the
+    server ends a connection, whether the loop has seen that yet or not, the next read neither hangs
+    nor fails: psycopg sees the end, and the read runs again on a new connection. uvloop stops watching
+    a socket that reports an error without calling its reader; that must not leave a wait unanswered."""
+    import psycopg
+    import uvloop
+
+    ping = Statement(select(literal_column("1").label("one")))
+    with throwaway_pg_database() as url, migrated_container(url, tmp_path) as c:
+        database = url.rsplit("/", 1)[1]
+
+        def kill_its_connections() -> None:
+            with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+
+        async def scenario() -> list[float]:
+            took = []
+            for pause in (0.0, 0.05, 0.0, 0.2):  # 0: the loop has not polled the socket since
+                assert [row.one for row in await c.db.fetch(ping, {})] == [1]
+                kill_its_connections()
+                if pause:
+                    await asyncio.sleep(pause)
+                started = time.monotonic()
+                rows = await asyncio.wait_for(c.db.fetch(ping, {}), timeout=5)
+                took.append(time.monotonic() - started)
+                assert [row.one for row in rows] == [1]
+                assert await asyncio.wait_for(c.db.direct_write(append(f"after{pause}{len(took)}")), timeout=5)
+            return took
+
+        async def on_one_connection() -> list[str]:
+            """The same, below the pool: a query on the very connection the server ended raises."""
+            from tessera.store.pg_wait import WatchedConnection
+
+            seen = []
+            for pause in (0.0, 0.05, 0.0, 0.2):
+                connection = await WatchedConnection.connect(url.replace("+psycopg", ""), autocommit=True)
+                try:
+                    await connection.execute("SELECT 1")
+                    kill_its_connections()
+                    if pause:
+                        await asyncio.sleep(pause)
+                    with pytest.raises(psycopg.OperationalError) as lost:
+                        await asyncio.wait_for(connection.execute("SELECT 1"), timeout=5)
+                    seen.append(type(lost.value).__name__)
+                finally:
+                    connection.finish()
+            return seen
+
+        run = uvloop.run if loop == "uvloop" else asyncio.run
+        took = run(scenario())
+        assert max(took) < 1.0, took
+        assert run(on_one_connection()) == ["AdminShutdown"] * 4
+
+
 def test_a_one_statement_write_that_runs_two_is_stopped(tmp_path: Path) -> None:
     with throwaway_pg_database() as url, migrated_container(url, tmp_path) as c:
         def two(conn: Driver) -> None:

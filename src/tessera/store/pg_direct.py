@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util import await_, greenlet_spawn
 
 from .direct import Driver
+from .pg_wait import WatchedConnection
 
 T = TypeVar("T")
 _RECYCLE_SECONDS = 1800.0  # as the SQLAlchemy pool: a connection is replaced after half an hour
@@ -72,7 +73,7 @@ class AwaitingConnection:
 
     __slots__ = ("connection", "statements_left")
 
-    def __init__(self, connection: psycopg.AsyncConnection[Any], statements_left: int | None = None) -> None:
+    def __init__(self, connection: WatchedConnection, statements_left: int | None = None) -> None:
         self.connection = connection
         self.statements_left = statements_left  # None: no limit
 
@@ -89,16 +90,21 @@ class AwaitingConnection:
 
 @dataclass(slots=True)
 class _Pooled:
-    connection: psycopg.AsyncConnection[Any]
+    connection: WatchedConnection
     opened_at: float
     # ``fetch``'s cursor, kept with its connection: a new cursor per read cost about 10 µs.
     reader: psycopg.AsyncCursor[Any] | None = None
 
 
-def _has_news(connection: psycopg.AsyncConnection[Any]) -> bool:
-    """Whether an idle connection's socket is readable: the server said something unasked, which in
-    practice means it closed the connection (a restart, pg_terminate_backend, an idle timeout). One poll
-    here finds that out before a one-statement write, which cannot be run again once sent."""
+def _has_news(connection: WatchedConnection, *, probe: bool) -> bool:
+    """Whether an idle connection heard from the server unasked: in practice, that it closed the connection
+    (a restart, pg_terminate_backend, an idle timeout). The socket's reader notices that when the loop
+    next polls; ``probe`` asks the socket itself, a system call, for the work that cannot be run again
+    once sent (a one-statement write). Other work that finds the connection dead runs again on a new one."""
+    if connection.has_news():
+        return True
+    if not probe:
+        return False
     try:
         readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
     except (OSError, ValueError, psycopg.OperationalError):
@@ -116,10 +122,12 @@ class _LoopPool:
         self._idle: collections.deque[_Pooled] = collections.deque()
         self._waiters: collections.deque[asyncio.Future[_Pooled | None]] = collections.deque()
 
-    async def get(self) -> _Pooled:
+    async def get(self, *, probe: bool) -> _Pooled:
+        """An open connection; ``probe``: ask the socket whether the server closed it (``_has_news``)."""
         while self._idle:
             pooled = self._idle.pop()
-            if time.monotonic() - pooled.opened_at < _RECYCLE_SECONDS and not _has_news(pooled.connection):
+            if time.monotonic() - pooled.opened_at < _RECYCLE_SECONDS and not _has_news(pooled.connection,
+                                                                                         probe=probe):
                 return pooled
             self._drop(pooled, wake=False)
         if self._open >= self._size:
@@ -155,7 +163,7 @@ class _LoopPool:
             self._drop(self._idle.pop(), wake=False)
 
     def _drop(self, pooled: _Pooled, *, wake: bool) -> None:
-        pooled.connection.pgconn.finish()  # no round trip, and safe on a dead or closed connection
+        pooled.connection.finish()
         if wake:
             self._pass_on(None)
         else:
@@ -212,7 +220,7 @@ class PgDirect:
 
     async def _fetch_once(self, sql: str, args: Any, *, may_retry: bool) -> list[Any]:
         pool = self._loop_pool()
-        pooled = await pool.get()
+        pooled = await pool.get(probe=False)  # a read on a dead connection runs again (_again_if_dead)
         connection = pooled.connection
         try:
             cursor = pooled.reader
@@ -238,16 +246,16 @@ class PgDirect:
             self._pool_loop = loop
         return self._pool
 
-    async def _open_connection(self) -> psycopg.AsyncConnection[Any]:
+    async def _open_connection(self) -> WatchedConnection:
         try:
-            return await psycopg.AsyncConnection.connect(*self._connect_args, **self._connect_kwargs)
+            return await WatchedConnection.connect(*self._connect_args, **self._connect_kwargs)
         except psycopg.Error as exc:  # could not connect: as SQLAlchemy would raise it
             raise self._wrapped(exc) from exc
 
     async def _run_once(self, fn: Callable[[Driver], T], write: bool, *, may_retry: bool,
                         one_statement: bool = False) -> T:
         pool = self._loop_pool()
-        pooled = await pool.get()
+        pooled = await pool.get(probe=one_statement)
         try:
             result: T = await greenlet_spawn(self._transaction, pooled.connection, fn, write, may_retry,
                                              one_statement)
@@ -255,7 +263,7 @@ class PgDirect:
         finally:
             pool.put(pooled)
 
-    def _transaction(self, connection: psycopg.AsyncConnection[Any], fn: Callable[[Driver], T], write: bool,
+    def _transaction(self, connection: WatchedConnection, fn: Callable[[Driver], T], write: bool,
                      may_retry: bool, one_statement: bool) -> T:
         """Inside the greenlet: ``fn`` on the connection, in BEGIN … COMMIT when it writes."""
         dbapi = AwaitingConnection(connection, 1 if one_statement else None)
@@ -282,7 +290,7 @@ class PgDirect:
                 raise
             raise failure from exc
 
-    def _failure(self, connection: psycopg.AsyncConnection[Any], exc: Exception, *, may_retry: bool) -> Exception:
+    def _failure(self, connection: WatchedConnection, exc: Exception, *, may_retry: bool) -> Exception:
         """What to raise for a statement that failed: the error as SQLAlchemy would raise it while the
         connection lives; once it is dead, ``_DeadConnection`` if the work may run again, else the error
         marked as a lost connection."""
