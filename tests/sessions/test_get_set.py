@@ -14,6 +14,7 @@ from zitadel_client.models import (
 )
 
 from ..conftest import ServerProcess
+from ..helpers import connect
 from .support import (
     PASSWORD,
     add_human,
@@ -63,6 +64,33 @@ def test_wrong_or_rotated_token_is_denied_even_for_the_admin(server: ServerProce
     assert get(server, created["sessionId"], session_token=rotated["sessionToken"]).status_code == 200
 
 
+
+
+def test_the_caller_is_authenticated_before_the_session_is_looked_at(server: ServerProcess) -> None:
+    # On PostgreSQL the caller's PAT and the session are read in one query (api/rpc.py, rpc_reading);
+    # the answers must be those of the two reads in turn: a PAT that does not authenticate is 401
+    # whatever the session, and only then is the session found or not, and its token checked.
+    created = create(server)
+    session_id, session_token = created["sessionId"], created["sessionToken"]
+    unauthenticated = (401, "unauthenticated")
+
+    def with_pat(pat: str, session: str = session_id, token: str | None = session_token) -> tuple[int, str, str]:
+        return failure(get(server, session, pat, session_token=token))
+
+    assert failure(get(server, session_id, "pat_" + "x" * 40, session_token=session_token))[:2] == unauthenticated
+    user_id, pat = machine_with_pat(server)
+    assert get_ok(server, session_id, token=pat, session_token=session_token)["id"] == session_id
+    assert with_pat(pat, "123456789") == (404, "not_found", "QUERY-SFeaa")
+    assert with_pat(pat, "x" * 201)[:2] == (400, "invalid_argument")
+    assert with_pat(pat, token="wrong") == (403, "permission_denied", "QUERY-dsfr3")
+    assert with_pat(pat, token=None) == (403, "permission_denied", "AUTH-AWfge")
+
+    execute(server, "UPDATE personal_access_tokens SET expires_at = 1 WHERE user_id = :u", u=user_id)
+    assert with_pat(pat)[:2] == with_pat(pat, "123456789")[:2] == unauthenticated
+    other_id, other_pat = machine_with_pat(server)
+    assert get_ok(server, session_id, token=other_pat, session_token=session_token)["id"] == session_id
+    ok(connect(server, "UserService", "DeactivateUser", {"userId": other_id}, server.admin_pat))
+    assert with_pat(other_pat)[:2] == with_pat(other_pat, "123456789")[:2] == unauthenticated
 
 
 def test_an_empty_session_token_is_present_and_invalid(server: ServerProcess) -> None:

@@ -337,3 +337,35 @@ def test_a_session_write_over_what_was_read_writes_nothing_once_another_came_fir
         select(events_table.c.sequence, events_table.c.type).where(events_table.c.aggregate_id == "cond-1")
         .order_by(events_table.c.sequence)).all())
     assert [tuple(r) for r in history] == [(1, "session.added"), (2, "session.changed"), (3, "session.changed")]
+
+
+def test_two_reads_beside_each_other_return_what_each_returns_alone(container: Container) -> None:
+    """``Beside`` (one statement for two independent reads, as PAT authentication and GetSession's
+    session read run on PostgreSQL): the first read's rows, and the second's row or None, exactly as
+    each statement alone gives them; nothing at all when the first finds nothing."""
+    from tessera.store.direct import Beside
+
+    for aggregate_id, sequence in (("a", 1), ("a", 2), ("b", 1)):
+        asyncio.run(container.db.direct_write(append(aggregate_id, sequence)))
+    by_aggregate = Statement(select(events_table.c.aggregate_id, events_table.c.sequence)
+                             .where(events_table.c.aggregate_id == bindparam("first_id"))
+                             .order_by(events_table.c.sequence))
+    one_event = Statement(select(events_table.c.aggregate_id.label("id"), events_table.c.type)
+                          .where(events_table.c.aggregate_id == bindparam("second_id"),
+                                 events_table.c.sequence == 1))
+    beside = Beside(by_aggregate, one_event)
+
+    def both(first_id: str, second_id: str) -> tuple[list[Any], Any]:
+        rows = asyncio.run(container.db.fetch(beside.statement, {"first_id": first_id, "second_id": second_id}))
+        return beside.split(rows)
+
+    def alone(first_id: str, second_id: str) -> tuple[list[Any], Any]:
+        seconds = asyncio.run(container.db.fetch(one_event, {"second_id": second_id}))
+        return asyncio.run(container.db.fetch(by_aggregate, {"first_id": first_id})), seconds[0] if seconds else None
+
+    firsts, second = both("a", "b")
+    assert (firsts, second) == alone("a", "b")
+    assert [(r.aggregate_id, r.sequence) for r in firsts] == [("a", 1), ("a", 2)]
+    assert (second.id, second.type) == ("b", "test.written")
+    assert both("a", "missing") == (alone("a", "missing")[0], None)
+    assert both("missing", "b") == ([], None)

@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..auth.authenticate import Authenticator
 from ..auth.principal import Principal, reset_current, set_current
+from ..store.direct import Params, Statement
 from .errors import to_connect_error
 
 REQ = TypeVar("REQ")
@@ -46,3 +47,35 @@ def rpc(
             raise to_connect_error(exc) from None
 
     return wrapper
+
+
+ReadOf = Callable[[Any, Any], "tuple[Statement, Params] | None"]
+Wrapped = Callable[[Any, REQ, HasHeaders], Awaitable[RES]]
+
+
+def rpc_reading(read_of: ReadOf) -> Callable[[Callable[..., Awaitable[RES]]], Wrapped[REQ, RES]]:
+    """Like ``rpc``, for a handler whose first read does not depend on the caller: ``read_of(self,
+    request)`` names it (or None), the authenticator runs it in its own query where it can, and the
+    handler gets its rows as ``fn(self, request, principal, rows)`` (None: not read, read them yourself)."""
+
+    def decorate(fn: Callable[..., Awaitable[RES]]) -> Wrapped[REQ, RES]:
+        @functools.wraps(fn)
+        async def wrapper(self: Handler, request: REQ, ctx: HasHeaders) -> RES:
+            try:
+                authorization = ctx.request_headers.get("authorization")
+                read = read_of(self, request) if self.authenticator.reads_beside else None
+                if read is None:
+                    principal, rows = await self.authenticator.authenticate(authorization), None
+                else:
+                    principal, rows = await self.authenticator.authenticate_and_read(authorization, *read)
+                token = set_current(principal)
+                try:
+                    return await fn(self, request, principal, rows)
+                finally:
+                    reset_current(token)
+            except Exception as exc:
+                raise to_connect_error(exc) from None
+
+        return wrapper
+
+    return decorate

@@ -16,7 +16,7 @@ from ..gen.zitadel.session.v2.session_service_connect import SessionService as S
 from ..sessions import model as m
 from ..sessions.service import MAX_ID_LENGTH, Checks, SessionChange, SessionService, WriteResult
 from . import convert
-from .rpc import rpc
+from .rpc import rpc, rpc_reading
 
 _UNSUPPORTED_CHECKS = ("web_auth_n", "idp_intent", "otp_sms", "otp_email", "recovery_code")
 
@@ -161,9 +161,10 @@ class SessionHandlers(SessionServiceProtocol):  # type: ignore[misc]
         result = await self.sessions.set(principal, request.session_id, change)
         return pb.SetSessionResponse(details=self._details(result), session_token=result.token)
 
-    @rpc
-    async def get_session(self, request: pb.GetSessionRequest, principal: Principal) -> pb.GetSessionResponse:
-        session = await self.sessions.get(principal, request.session_id, _optional(request, "session_token"))
+    @rpc_reading(lambda self, request: self.sessions.read_for_get(request.session_id))
+    async def get_session(self, request: pb.GetSessionRequest, principal: Principal,
+                          read: list[Any] | None) -> pb.GetSessionResponse:
+        session = await self.sessions.get(principal, request.session_id, _optional(request, "session_token"), read)
         return pb.GetSessionResponse(session=session_message(session))
 
     @rpc

@@ -31,7 +31,7 @@ from ..ids import new_id
 from ..store import sessions as store
 from ..store import users as user_store
 from ..store.db import Database
-from ..store.direct import Driver
+from ..store.direct import Driver, Params, Statement
 from ..users.credentials import CredentialChecker
 from ..users.model import User
 from ..users.service import UserService
@@ -308,11 +308,20 @@ class SessionService:
 
     # ---- queries ---------------------------------------------------------------------------------
 
-    async def get(self, principal: Principal, session_id: str, token: str | None) -> Session:
+    def read_for_get(self, session_id: str) -> tuple[Statement, Params] | None:
+        """The read ``get`` starts with, for the authenticator to run beside its own (api/rpc.py's
+        ``rpc_reading``); None for an ID that ``get`` refuses before reading."""
+        if not session_id or len(session_id) > MAX_ID_LENGTH:
+            return None
+        return store.read_by_id(session_id)
+
+    async def get(self, principal: Principal, session_id: str, token: str | None,
+                  read: list[Any] | None = None) -> Session:
+        """``read``: the rows of ``read_for_get``'s read, if already made."""
         check_id(session_id, "session_id")
         if token is not None:
             check_id(token, "session_token")
-        session = await store.read(self.db, session_id)
+        session = store.session_of(read) if read is not None else await store.read(self.db, session_id)
         if session is None:
             raise _not_existing()
         if token is not None:

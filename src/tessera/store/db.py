@@ -94,6 +94,12 @@ class Database:
             self._pg_direct = PgDirect(self.engine.dialect, tuple(connect_args), dict(connect_kwargs), pool_size)
             self._pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="db")
 
+    @property
+    def statements_are_round_trips(self) -> bool:
+        """Whether each statement waits for a server (PostgreSQL), so that two reads are worth joining
+        into one; SQLite's are calls into this process, cheaper apart (bench/RESULTS.md, round 8)."""
+        return self._pool is not None
+
     def run_sync(self, fn: Callable[[Connection], T], *, write: bool = False) -> T:
         with _translated_errors(), self.engine.connect() as conn:
             if write:

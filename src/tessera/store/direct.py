@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, Select, select, true
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -159,3 +159,35 @@ def _wrapped(exc: Exception, dialect: Dialect, sql: str) -> Exception:
     if not isinstance(exc, dbapi_error):
         return exc
     return DBAPIError.instance(sql, None, exc, dbapi_error, hide_parameters=True, dialect=dialect)
+
+
+class Beside:
+    """Two reads as one statement: each row of ``first`` with the row of ``second`` beside it (NULLs
+    when ``second`` finds nothing; no rows at all when ``first`` finds none). Two reads that do not
+    depend on each other cost one round trip to the database instead of two, and see one snapshot.
+    ``second`` must find at most one row whose first column is never NULL (its key), and the two must
+    not share bind names."""
+
+    def __init__(self, first: Statement, second: Statement) -> None:
+        left = _select_of(first).subquery("first")
+        right = _select_of(second).subquery("second")
+        self.first, self.second = first, second
+        self._width = len(left.c)
+        self.statement = Statement(
+            select(*(c.label(f"a_{c.key}") for c in left.c), *(c.label(f"b_{c.key}") for c in right.c))
+            .select_from(left.outerjoin(right, true())))
+
+    def split(self, rows: list[Any]) -> tuple[list[Any], Any]:
+        """``first``'s rows and ``second``'s row (None if it found none), as each alone returns them."""
+        width, make_first, make_second = self._width, self.first.row._make, self.second.row._make
+        firsts = [make_first(row[:width]) for row in rows]
+        found = rows[0][width:] if rows else None
+        # A found row has its key; NULL there is the outer join finding nothing.
+        second = make_second(found) if found is not None and found[0] is not None else None
+        return firsts, second
+
+
+def _select_of(statement: Statement) -> Select[Any]:
+    select_ = statement._statement
+    assert isinstance(select_, Select), "only a SELECT can stand beside another"
+    return select_

@@ -39,7 +39,7 @@ from ..sessions.model import (
 )
 from ..users.model import UserState
 from . import events
-from .direct import Conn, Reader, Statement
+from .direct import Conn, Params, Reader, Statement
 from .events import NewEvent
 from .schema import events as events_table
 from .schema import organizations, sessions, users
@@ -207,7 +207,16 @@ def get(conn: Conn, session_id: str) -> Session | None:
 
 async def read(db: Reader, session_id: str) -> Session | None:
     """``get`` outside a transaction."""
-    rows = await db.fetch(_BY_ID, {"session_id": session_id})
+    return session_of(await db.fetch(*read_by_id(session_id)))
+
+
+def read_by_id(session_id: str) -> tuple[Statement, Params]:
+    """``read``'s statement and parameters, for a caller that runs it beside another (``session_of``)."""
+    return _BY_ID, {"session_id": session_id}
+
+
+def session_of(rows: list[Any]) -> Session | None:
+    """The session of ``read_by_id``'s rows."""
     return _from_row(rows[0]) if rows else None
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from ..sessions.model import Factors
 from ..users.model import AccessTokenType, Organization, User, UserState
 from . import events, policies
-from .direct import Conn, Driver, Reader, Statement
+from .direct import Beside, Conn, Driver, Params, Reader, Statement
 from .schema import login_policies, memberships, org_domains, organizations, personal_access_tokens, sessions, users
 
 # ---- organizations ---------------------------------------------------------------------------
@@ -326,7 +326,23 @@ def find_pat(conn: Conn, token_hash: bytes) -> Any:
 
 async def read_pat_with_grants(db: Reader, token_hash: bytes) -> tuple[Any, frozenset[tuple[str, str]]] | None:
     """``find_pat`` and the user's grants (``grants_of``), in one query."""
-    rows = await db.fetch(_PAT_WITH_GRANTS, {"token_hash": token_hash})
+    return _pat_with_grants(await db.fetch(_PAT_WITH_GRANTS, {"token_hash": token_hash}))
+
+
+def pat_beside(read: Statement) -> Beside:
+    """The statement of ``read_pat_with_grants`` with ``read`` beside it (``read_pat_with_grants_beside``)."""
+    return Beside(_PAT_WITH_GRANTS, read)
+
+
+async def read_pat_with_grants_beside(db: Reader, token_hash: bytes, beside: Beside, params: Params,
+                                      ) -> tuple[tuple[Any, frozenset[tuple[str, str]]] | None, Any]:
+    """``read_pat_with_grants`` and the row of the statement beside it, in one query. That row is read
+    only if the PAT exists (None otherwise, as when it finds nothing)."""
+    pat_rows, other = beside.split(await db.fetch(beside.statement, {**params, "token_hash": token_hash}))
+    return _pat_with_grants(pat_rows), other
+
+
+def _pat_with_grants(rows: list[Any]) -> tuple[Any, frozenset[tuple[str, str]]] | None:
     if not rows:
         return None
     return rows[0], frozenset((r.scope, r.role) for r in rows if r.scope is not None)
