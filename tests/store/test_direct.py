@@ -265,6 +265,35 @@ def test_a_connection_the_server_reset_fails_fast_and_is_replaced(tmp_path: Path
         assert run(on_one_connection()) == ["AdminShutdown"] * 4
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_waits_longer_than_the_recheck_and_requests_larger_than_the_socket_buffer(loop: str) -> None:
+    """The two less common waits of store/pg_wait.py: an answer that takes longer than the 0.1 s after
+    which the reader is registered afresh (several times over), and a request too large to leave in
+    one send, whose rest waits for the socket to be writable. Both answer correctly, and the
+    connection goes on serving."""
+    import uvloop
+
+    from tessera.store.pg_wait import WatchedConnection
+
+    async def scenario() -> tuple[list[Any], list[Any], list[Any]]:
+        connection = await WatchedConnection.connect(PG_ADMIN_DSN, autocommit=True)
+        try:
+            started = time.monotonic()
+            slow = await (await connection.execute("SELECT 'slept', pg_sleep(0.35)")).fetchall()
+            assert time.monotonic() - started >= 0.35
+            big = "x" * (16 * 1024 * 1024)
+            counted = await (await connection.execute("SELECT length(%s::text)", (big,))).fetchall()
+            after = await (await connection.execute("SELECT 42")).fetchall()
+            return slow, counted, after
+        finally:
+            connection.finish()
+
+    slow, counted, after = (uvloop.run if loop == "uvloop" else asyncio.run)(scenario())
+    assert slow[0][0] == "slept"
+    assert counted == [(16 * 1024 * 1024,)]
+    assert after == [(42,)]
+
+
 def test_a_one_statement_write_that_runs_two_is_stopped(tmp_path: Path) -> None:
     with throwaway_pg_database() as url, migrated_container(url, tmp_path) as c:
         def two(conn: Driver) -> None:
