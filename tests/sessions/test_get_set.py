@@ -308,6 +308,23 @@ def test_set_on_unknown_session_is_not_found(server: ServerProcess) -> None:
     assert failure(call(server, "SetSession", {"sessionId": created["sessionId"]}))[:2] == (404, "not_found")
 
 
+def test_set_authenticates_before_it_looks_at_the_session(server: ServerProcess) -> None:
+    # As GetSession: on PostgreSQL the PAT and the session are read in one query, and the answers
+    # are those of the two reads in turn.
+    created = create(server)
+    user_id, pat = machine_with_pat(server, role="IAM_OWNER")
+    body = {"metadata": {"k": b64("v")}}
+    written = ok(call(server, "SetSession", {"sessionId": created["sessionId"], **body}, pat))
+    assert written["details"]["sequence"] == "2"
+    assert failure(call(server, "SetSession", {"sessionId": "123456789", **body}, pat)) == (
+        404, "not_found", "QUERY-SFeaa")
+    assert failure(call(server, "SetSession", {"sessionId": "", **body}, pat))[:2] == (400, "invalid_argument")
+    execute(server, "UPDATE personal_access_tokens SET expires_at = 1 WHERE user_id = :u", u=user_id)
+    for sid in (created["sessionId"], "123456789", ""):
+        assert failure(call(server, "SetSession", {"sessionId": sid, **body}, pat))[:2] == (401, "unauthenticated")
+    assert get_ok(server, created["sessionId"])["metadata"] == {"k": b64("v")}  # nothing written since
+
+
 def test_set_ignores_the_deprecated_session_token(server: ServerProcess) -> None:
     created = create(server)
     answer = set_session(server, created["sessionId"], sessionToken="not-the-token", metadata={"k": b64("v")})

@@ -153,15 +153,16 @@ class SessionHandlers(SessionServiceProtocol):  # type: ignore[misc]
         return pb.CreateSessionResponse(details=self._details(result), session_id=result.session_id,
                                         session_token=result.token)
 
-    @rpc
-    async def set_session(self, request: pb.SetSessionRequest, principal: Principal) -> pb.SetSessionResponse:
+    @rpc_reading(lambda self, request: self.sessions.first_read(request.session_id))
+    async def set_session(self, request: pb.SetSessionRequest, principal: Principal,
+                          read: list[Any] | None) -> pb.SetSessionResponse:
         _reject_challenges(request.challenges)
         change = SessionChange(checks=_checks(request.checks), metadata=dict(request.metadata),
                                lifetime_us=_lifetime(request.lifetime))
-        result = await self.sessions.set(principal, request.session_id, change)
+        result = await self.sessions.set(principal, request.session_id, change, read)
         return pb.SetSessionResponse(details=self._details(result), session_token=result.token)
 
-    @rpc_reading(lambda self, request: self.sessions.read_for_get(request.session_id))
+    @rpc_reading(lambda self, request: self.sessions.first_read(request.session_id))
     async def get_session(self, request: pb.GetSessionRequest, principal: Principal,
                           read: list[Any] | None) -> pb.GetSessionResponse:
         session = await self.sessions.get(principal, request.session_id, _optional(request, "session_token"), read)

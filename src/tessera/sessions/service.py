@@ -210,11 +210,13 @@ class SessionService:
             sequence=1, token_hash=tokens.hash_token(token))
         return session, token
 
-    async def set(self, principal: Principal, session_id: str, change: SessionChange) -> WriteResult:
+    async def set(self, principal: Principal, session_id: str, change: SessionChange,
+                  read: list[Any] | None = None) -> WriteResult:
+        """``read``: the rows of ``first_read``'s read, if already made."""
         check_id(session_id, "session_id")
         self._validate(change)
         current = self._require_writable(
-            principal, await store.read(self.db, session_id))
+            principal, store.session_of(read) if read is not None else await store.read(self.db, session_id))
         if change.checks.is_empty():  # metadata or lifetime only
             return await self._commit_change(principal, current, change, None, Factors())
         user = await self._resolve_user(change.checks)
@@ -308,16 +310,16 @@ class SessionService:
 
     # ---- queries ---------------------------------------------------------------------------------
 
-    def read_for_get(self, session_id: str) -> tuple[Statement, Params] | None:
-        """The read ``get`` starts with, for the authenticator to run beside its own (api/rpc.py's
-        ``rpc_reading``); None for an ID that ``get`` refuses before reading."""
+    def first_read(self, session_id: str) -> tuple[Statement, Params] | None:
+        """The read ``get`` and ``set`` start with, for the authenticator to run beside its own
+        (api/rpc.py's ``rpc_reading``); None for an ID that they refuse before reading."""
         if not session_id or len(session_id) > MAX_ID_LENGTH:
             return None
         return store.read_by_id(session_id)
 
     async def get(self, principal: Principal, session_id: str, token: str | None,
                   read: list[Any] | None = None) -> Session:
-        """``read``: the rows of ``read_for_get``'s read, if already made."""
+        """``read``: the rows of ``first_read``'s read, if already made."""
         check_id(session_id, "session_id")
         if token is not None:
             check_id(token, "session_token")
