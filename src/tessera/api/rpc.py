@@ -29,53 +29,41 @@ class Handler(Protocol):
     authenticator: Authenticator
 
 
-def rpc(
-    fn: Callable[[Any, REQ, Principal], Awaitable[RES]],
-) -> Callable[[Any, REQ, HasHeaders], Awaitable[RES]]:
-    """Authenticate, run ``fn(self, request, principal)``, and translate its errors."""
-
-    @functools.wraps(fn)
-    async def wrapper(self: Handler, request: REQ, ctx: HasHeaders) -> RES:
-        try:
-            principal = await self.authenticator.authenticate(ctx.request_headers.get("authorization"))
-            token = set_current(principal)
-            try:
-                return await fn(self, request, principal)
-            finally:
-                reset_current(token)
-        except Exception as exc:
-            raise to_connect_error(exc) from None
-
-    return wrapper
-
-
 ReadOf = Callable[[Any, Any], "tuple[Statement, Params] | None"]
 Wrapped = Callable[[Any, REQ, HasHeaders], Awaitable[RES]]
+
+
+def rpc(fn: Callable[[Any, REQ, Principal], Awaitable[RES]]) -> Wrapped[REQ, RES]:
+    """Authenticate, run ``fn(self, request, principal)``, and translate its errors."""
+    return _wrapped(fn, None)
 
 
 def rpc_reading(read_of: ReadOf) -> Callable[[Callable[..., Awaitable[RES]]], Wrapped[REQ, RES]]:
     """Like ``rpc``, for a handler whose first read does not depend on the caller: ``read_of(self,
     request)`` names it (or None), the authenticator runs it in its own query where it can, and the
     handler gets its rows as ``fn(self, request, principal, rows)`` (None: not read, read them yourself)."""
+    return lambda fn: _wrapped(fn, read_of)
 
-    def decorate(fn: Callable[..., Awaitable[RES]]) -> Wrapped[REQ, RES]:
-        @functools.wraps(fn)
-        async def wrapper(self: Handler, request: REQ, ctx: HasHeaders) -> RES:
+
+def _wrapped(fn: Callable[..., Awaitable[RES]], read_of: ReadOf | None) -> Wrapped[REQ, RES]:
+    @functools.wraps(fn)
+    async def wrapper(self: Handler, request: REQ, ctx: HasHeaders) -> RES:
+        try:
+            authorization = ctx.request_headers.get("authorization")
+            authenticator = self.authenticator
+            read = read_of(self, request) if read_of is not None and authenticator.reads_beside else None
+            if read is None:
+                principal, rows = await authenticator.authenticate(authorization), None
+            else:
+                principal, rows = await authenticator.authenticate_and_read(authorization, *read)
+            token = set_current(principal)
             try:
-                authorization = ctx.request_headers.get("authorization")
-                read = read_of(self, request) if self.authenticator.reads_beside else None
-                if read is None:
-                    principal, rows = await self.authenticator.authenticate(authorization), None
-                else:
-                    principal, rows = await self.authenticator.authenticate_and_read(authorization, *read)
-                token = set_current(principal)
-                try:
-                    return await fn(self, request, principal, rows)
-                finally:
-                    reset_current(token)
-            except Exception as exc:
-                raise to_connect_error(exc) from None
+                if read_of is None:
+                    return await fn(self, request, principal)
+                return await fn(self, request, principal, rows)
+            finally:
+                reset_current(token)
+        except Exception as exc:
+            raise to_connect_error(exc) from None
 
-        return wrapper
-
-    return decorate
+    return wrapper

@@ -76,8 +76,12 @@ def _not_existing() -> TesseraError:
     return not_found("QUERY-SFeaa", "Session does not exist")
 
 
+def _is_valid_id(value: str) -> bool:
+    return bool(value) and len(value) <= MAX_ID_LENGTH
+
+
 def check_id(value: str, what: str) -> str:
-    if not value or len(value) > MAX_ID_LENGTH:
+    if not _is_valid_id(value):
         raise invalid_argument("SESSION-idLen", f"{what} must be 1 to {MAX_ID_LENGTH} characters")
     return value
 
@@ -215,8 +219,7 @@ class SessionService:
         """``read``: the rows of ``first_read``'s read, if already made."""
         check_id(session_id, "session_id")
         self._validate(change)
-        current = self._require_writable(
-            principal, store.session_of(read) if read is not None else await store.read(self.db, session_id))
+        current = self._require_writable(principal, await self._read(session_id, read))
         if change.checks.is_empty():  # metadata or lifetime only
             return await self._commit_change(principal, current, change, None, Factors())
         user = await self._resolve_user(change.checks)
@@ -313,9 +316,11 @@ class SessionService:
     def first_read(self, session_id: str) -> tuple[Statement, Params] | None:
         """The read ``get`` and ``set`` start with, for the authenticator to run beside its own
         (api/rpc.py's ``rpc_reading``); None for an ID that they refuse before reading."""
-        if not session_id or len(session_id) > MAX_ID_LENGTH:
-            return None
-        return store.read_by_id(session_id)
+        return store.read_by_id(session_id) if _is_valid_id(session_id) else None
+
+    async def _read(self, session_id: str, read: list[Any] | None) -> Session | None:
+        """The live session, from ``first_read``'s rows when the authenticator already read them."""
+        return store.session_of(read) if read is not None else await store.read(self.db, session_id)
 
     async def get(self, principal: Principal, session_id: str, token: str | None,
                   read: list[Any] | None = None) -> Session:
@@ -323,7 +328,7 @@ class SessionService:
         check_id(session_id, "session_id")
         if token is not None:
             check_id(token, "session_token")
-        session = store.session_of(read) if read is not None else await store.read(self.db, session_id)
+        session = await self._read(session_id, read)
         if session is None:
             raise _not_existing()
         if token is not None:
